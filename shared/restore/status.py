@@ -1,0 +1,153 @@
+"""Status records of restore requests, one JSON object per request in the state bucket.
+
+``restores/<request-id>/status.json`` is created once, with
+``if_generation_match=0``: that create is also the idempotency check, so the
+same request delivered twice finds its record and does not run again. Every
+later change is a read-modify-write guarded by the generation that was read,
+so the dispatcher, a Cloud Run job and the completion step can all update the
+same record without losing each other's changes.
+
+Phases: Accepted → Validating → InProgress → Verifying → Completed |
+PartiallyFailed | Failed. The record keeps when each phase began, so the
+time from request to Completed (the achieved RTO) is plain to read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from shared import storage
+from shared.errors import ConflictError, RequestError
+
+if TYPE_CHECKING:
+    from google.cloud.storage import Bucket
+
+log = logging.getLogger(__name__)
+
+PHASES = (
+    "Accepted",
+    "Validating",
+    "InProgress",
+    "Verifying",
+    "Completed",
+    "PartiallyFailed",
+    "Failed",
+)
+FINAL_PHASES = frozenset({"Completed", "PartiallyFailed", "Failed"})
+PREFIX = "restores/"
+_UPDATE_ATTEMPTS = 10
+
+
+def record_path(request_id: str) -> str:
+    return f"{PREFIX}{request_id}/status.json"
+
+
+@dataclass(frozen=True)
+class StatusRecord:
+    request_id: str
+    data: Mapping[str, Any]
+    generation: int
+
+    @property
+    def phase(self) -> str:
+        return str(self.data.get("phase", ""))
+
+    @property
+    def final(self) -> bool:
+        return self.phase in FINAL_PHASES
+
+
+class StatusStore:
+    """Reads and writes status records; ``clock`` is injected for tests."""
+
+    def __init__(
+        self, bucket: Bucket, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self.bucket = bucket
+        self.clock = clock
+
+    def create(self, request_id: str, request: Mapping[str, Any], message_id: str) -> StatusRecord:
+        """Record a new request as Accepted; :class:`ConflictError` if it was seen before."""
+        now = self.clock().isoformat()
+        data = {
+            "request_id": request_id,
+            "message_id": message_id,
+            "request": dict(request),
+            "phase": "Accepted",
+            "phases": [{"phase": "Accepted", "at": now}],
+            "created": now,
+            "updated": now,
+            "errors": [],
+            "progress": {},
+            "result": None,
+        }
+        generation = storage.create_json(self.bucket, record_path(request_id), data)
+        return StatusRecord(request_id, data, generation)
+
+    def get(self, request_id: str) -> StatusRecord | None:
+        found = storage.read_json(self.bucket, record_path(request_id))
+        if found is None:
+            return None
+        return StatusRecord(request_id, found[0], found[1])
+
+    def update(self, request_id: str, change: Callable[[dict[str, Any]], None]) -> StatusRecord:
+        """Apply ``change`` to the current record, retrying when someone else wrote in between."""
+        for _ in range(_UPDATE_ATTEMPTS):
+            current = self.get(request_id)
+            if current is None:
+                raise RequestError(f"no restore request {request_id!r} is recorded")
+            data = dict(current.data)
+            change(data)
+            data["updated"] = self.clock().isoformat()
+            try:
+                generation = storage.replace_json(
+                    self.bucket, record_path(request_id), data, current.generation
+                )
+            except ConflictError:
+                continue
+            return StatusRecord(request_id, data, generation)
+        raise ConflictError(f"status of restore {request_id} kept changing; gave up updating it")
+
+    def set_phase(self, request_id: str, phase: str, **fields: Any) -> StatusRecord:
+        if phase not in PHASES:
+            raise ValueError(f"unknown phase {phase!r}")
+        now = self.clock().isoformat()
+
+        def change(data: dict[str, Any]) -> None:
+            data["phase"] = phase
+            data["phases"] = [*data.get("phases", []), {"phase": phase, "at": now}]
+            if phase in FINAL_PHASES:
+                data["finished"] = now
+            for key, value in fields.items():
+                if key == "error":
+                    data["errors"] = [*data.get("errors", []), value]
+                else:
+                    data[key] = value
+
+        record = self.update(request_id, change)
+        log.info("restore %s is %s", request_id, phase, extra={"fields": {"phase": phase}})
+        return record
+
+    def progress(self, request_id: str) -> StatusProgress:
+        return StatusProgress(self, request_id)
+
+
+class StatusProgress:
+    """The :class:`shared.restoring.Progress` that writes into a status record."""
+
+    def __init__(self, store: StatusStore, request_id: str) -> None:
+        self._store = store
+        self._request_id = request_id
+
+    def phase(self, name: str, **details: Any) -> None:
+        self._store.set_phase(self._request_id, name, **({"detail": details} if details else {}))
+
+    def update(self, **details: Any) -> None:
+        def change(data: dict[str, Any]) -> None:
+            data["progress"] = {**data.get("progress", {}), **details}
+
+        self._store.update(self._request_id, change)
