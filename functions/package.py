@@ -22,10 +22,17 @@ SKIPPED_PARTS = {"__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
 
 def source_files(repo: Path = REPO) -> list[tuple[str, Path]]:
     """(name in the archive, path on disk) for every file that is deployed, sorted."""
-    files = [("main.py", repo / "functions" / "main.py"), ("requirements.txt", repo / "requirements.txt")]
+    files = [
+        ("main.py", repo / "functions" / "main.py"),
+        ("requirements.txt", repo / "requirements.txt"),
+    ]
     for path in sorted((repo / "shared").rglob("*")):
         relative = path.relative_to(repo)
-        if path.is_file() and not SKIPPED_PARTS.intersection(relative.parts) and path.suffix != ".pyc":
+        if (
+            path.is_file()
+            and not SKIPPED_PARTS.intersection(relative.parts)
+            and path.suffix != ".pyc"
+        ):
             files.append((relative.as_posix(), path))
     return sorted(files)
 

@@ -234,9 +234,8 @@ def sources(
 
 
 def _or_default(src: Sources, key: Key[T]) -> T:
-    value = src.get(key)
-    assert value is not None, f"{key.name} needs a default"
-    return value
+    """A key with a default is never unset; ``require`` says so if one lacks a default."""
+    return src.require(key)
 
 
 def notify_settings(src: Sources) -> NotifySettings:

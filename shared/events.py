@@ -56,6 +56,8 @@ class PubSubMessage:
             raise RequestError(
                 f"message body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
             ) from None
+        except RecursionError:
+            raise RequestError("message body is nested too deeply to be a request") from None
         if not isinstance(body, dict):
             raise RequestError(f"message body must be a JSON object, not {type(body).__name__}")
         return body
