@@ -253,14 +253,19 @@ def notify_settings(src: Sources) -> NotifySettings:
     )
 
 
-def mongodb_settings(src: Sources) -> MongoSettings:
+def mongodb_prefix(src: Sources) -> str:
+    """``MONGODB_BACKUP_DIR`` (a local path in the old scripts) as an object prefix."""
     backup_dir = _or_default(src, MONGODB_BACKUP_DIR).strip("/")
+    return f"{backup_dir}/" if backup_dir else ""
+
+
+def mongodb_settings(src: Sources) -> MongoSettings:
     return MongoSettings(
         uri=src.require(MONGODB_URI),
         db_name=src.get(MONGODB_DB_NAME),
         is_atlas=_or_default(src, MONGODB_IS_ATLAS),
         bucket=src.require(MONGODB_GCS_BUCKET),
-        prefix=f"{backup_dir}/" if backup_dir else "",
+        prefix=mongodb_prefix(src),
         encryption=EncryptionSettings(
             key_files=_or_default(src, ENCRYPTION_KEY_FILE),
             key_secret=src.get(ENCRYPTION_KEY_SECRET),
