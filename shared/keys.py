@@ -1,0 +1,168 @@
+"""Key sources: local key files (the guide's ENCRYPTION_KEY_FILE) and Secret Manager.
+
+A key is 32 random bytes. Both sources accept it in the same three forms,
+so ``openssl rand -hex 32`` and ``openssl rand -base64 32`` both make one:
+
+* 64 hexadecimal characters,
+* 44 characters of standard base64 (RFC 4648, with its ``=`` padding),
+* exactly 32 raw bytes (the whole file or payload, nothing around it).
+
+Text forms may carry surrounding whitespace (a trailing newline). Rotation is
+the same in both: new backups use the newest key, and every stream names its
+key in its header, so older backups still find theirs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from shared.crypto import KEY_SIZE, Key
+from shared.errors import ConfigError, KeyNotFoundError, RefusedError
+
+ACCEPTED_FORMS = "64 hex characters, 44 base64 characters or exactly 32 raw bytes"
+_MAX_KEY_FILE_SIZE = 4096
+_HEX = re.compile(rb"[0-9a-fA-F]{64}")
+_BASE64 = re.compile(rb"[A-Za-z0-9+/]{43}=")
+_SECRET = re.compile(r"projects/[^/]+/secrets/([^/]+)")
+_VERSION = re.compile(r"projects/[^/]+/secrets/([^/]+)/versions/[0-9]+")
+
+
+def parse_key(data: bytes, where: str) -> bytes:
+    """The 32 key bytes in ``data``; ConfigError naming ``where``, never the content."""
+    if len(data) == KEY_SIZE:
+        return data
+    text = data.strip()
+    if _HEX.fullmatch(text):
+        return bytes.fromhex(text.decode())
+    if _BASE64.fullmatch(text):
+        return base64.b64decode(text, validate=True)
+    raise ConfigError(f"{where} does not hold a key: expected {ACCEPTED_FORMS}")
+
+
+def fingerprint(material: bytes) -> str:
+    """The key id of a file key: a domain-separated SHA-256 prefix, safe to record."""
+    digest = hashlib.sha256(b"eyewearml-dr key fingerprint\x00" + material).hexdigest()
+    return f"file:sha256:{digest[:16]}"
+
+
+class StaticKeyring:
+    """A fixed list of keys, oldest first: the last is current, any is found by id."""
+
+    def __init__(self, keys: Iterable[Key]) -> None:
+        self._keys = list(keys)
+        if not self._keys:
+            raise ConfigError("no encryption key configured")
+        self._by_id = {key.key_id: key for key in self._keys}
+
+    def current(self) -> Key:
+        return self._keys[-1]
+
+    def get(self, key_id: str) -> Key:
+        try:
+            return self._by_id[key_id]
+        except KeyError:
+            known = ", ".join(self._by_id)
+            raise KeyNotFoundError(
+                f"encryption key {key_id} is not available (configured keys: {known})"
+            ) from None
+
+
+def _read_key_file(path: Path) -> Key:
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(_MAX_KEY_FILE_SIZE + 1)
+    except OSError as error:
+        raise ConfigError(f"cannot read key file {path}: {error.strerror}") from None
+    material = parse_key(data, f"key file {path}")
+    return Key(fingerprint(material), material)
+
+
+class FileKeyring(StaticKeyring):
+    """Keys read from files, oldest first; read once, at construction.
+
+    Rotation: list the new file last and keep the old ones listed for as long
+    as backups made with them are kept.
+    """
+
+    def __init__(self, paths: Iterable[str | os.PathLike[str]]) -> None:
+        super().__init__(_read_key_file(Path(path)) for path in paths)
+
+    @classmethod
+    def from_setting(cls, value: str) -> FileKeyring:
+        """From ENCRYPTION_KEY_FILE: one path or a comma-separated list, oldest first."""
+        paths = [part.strip() for part in value.split(",") if part.strip()]
+        if not paths:
+            raise ConfigError("ENCRYPTION_KEY_FILE names no key file")
+        return cls(paths)
+
+
+def generate_key_file(path: str | os.PathLike[str]) -> Key:
+    """Write a new random key as hex to a new file readable by its owner only.
+
+    Never overwrites: replacing a key file would make every backup made with
+    it unreadable.
+    """
+    material = os.urandom(KEY_SIZE)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise RefusedError(f"key file {path} already exists; refusing to overwrite a key") from None
+    except OSError as error:
+        raise ConfigError(f"cannot create key file {path}: {error.strerror}") from None
+    try:
+        with os.fdopen(descriptor, "w") as stream:
+            stream.write(material.hex() + "\n")
+    except OSError as error:
+        os.unlink(path)
+        raise ConfigError(f"cannot write key file {path}: {error.strerror}") from None
+    return Key(fingerprint(material), material)
+
+
+Access = Callable[[str], tuple[str, bytes]]
+
+
+class SecretManagerKeyring:
+    """Keys held as versions of one Secret Manager secret.
+
+    ``access(version_name)`` resolves a version name (``.../versions/latest``
+    or ``.../versions/N``) to the full name of that version and its payload,
+    raising KeyNotFoundError if it does not exist or is not enabled. A key's
+    id is its full version name, so rotation is adding a secret version.
+    Accessed keys are cached; ``current()`` asks again each time so a
+    long-lived instance picks up a rotation.
+    """
+
+    def __init__(self, access: Access, secret: str) -> None:
+        match = _SECRET.fullmatch(secret)
+        if match is None:
+            raise ConfigError(f"secret {secret!r} is not of the form projects/P/secrets/NAME")
+        self._access = access
+        self._secret = secret
+        self._name = match.group(1)
+        self._cache: dict[str, Key] = {}
+
+    def current(self) -> Key:
+        return self._load(f"{self._secret}/versions/latest")
+
+    def get(self, key_id: str) -> Key:
+        if key_id in self._cache:
+            return self._cache[key_id]
+        match = _VERSION.fullmatch(key_id)
+        if match is None or match.group(1) != self._name:
+            raise KeyNotFoundError(
+                f"encryption key {key_id} is not a version of secret {self._secret}"
+            )
+        return self._load(key_id)
+
+    def _load(self, version: str) -> Key:
+        name, payload = self._access(version)
+        key = self._cache.get(name)
+        if key is None:
+            key = Key(name, parse_key(payload, f"secret version {name}"))
+            self._cache[name] = key
+        return key
