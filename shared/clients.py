@@ -117,14 +117,14 @@ def secret_access(endpoints: Endpoints | None = None) -> SecretAccess:
     def access(version_name: str) -> tuple[str, bytes]:
         from google.api_core import exceptions
 
-        from shared.errors import ConfigError, PermissionDenied, SourceUnavailable
+        from shared.errors import KeyNotFoundError, PermissionDenied, SourceUnavailable
 
         if not client:
             client.append(secret_manager_client(endpoints))
         try:
             response = client[0].access_secret_version(name=version_name)
-        except exceptions.NotFound:
-            raise ConfigError(
+        except (exceptions.NotFound, exceptions.FailedPrecondition):
+            raise KeyNotFoundError(
                 f"secret {version_name} does not exist or has no enabled version"
             ) from None
         except exceptions.PermissionDenied:

@@ -5,7 +5,9 @@ segment's nonce carries the file's random prefix, the segment's counter and a
 final-segment flag, and the whole header is the associated data of every
 segment. So a changed bit, a reordered, dropped or repeated segment, a cut
 and appended data are all caught, each reported by its own error class, while
-memory stays at about two segments whatever the size of the stream.
+memory stays at about two segments whatever the size of the stream. The byte
+layout itself lives in :mod:`shared.crypto_format`; the names other code uses
+are re-exported here.
 
 Stages do not own their inner stream: ``close()`` leaves it open unless
 ``closefd=True`` (the name zstandard uses), because in a pipeline each stream
@@ -16,78 +18,62 @@ so a half-written backup can never decrypt as a complete one.
 
 from __future__ import annotations
 
-import hmac
 import io
 import os
-import struct
-import zlib
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.hashes import SHA256
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from shared.crypto_format import (
+    DEFAULT_SEGMENT_SIZE,
+    FRAME_SIZE,
+    MAX_COUNTER,
+    MAX_SEGMENT_SIZE,
+    MIN_SEGMENT_SIZE,
+    NONCE_PREFIX_SIZE,
+    SALT_SIZE,
+    TAG_SIZE,
+    Header,
+    Key,
+    Readable,
+    Writable,
+    decode_frame,
+    derive,
+    encode_frame,
+    encode_header,
+    nonce,
+    read_exactly,
+    read_header,
+    unlock,
+)
 from shared.errors import (
     ConfigError,
     IntegrityError,
     SegmentOrderError,
     TamperedDataError,
     TruncatedDataError,
-    UnknownFormatError,
-    WrongKeyError,
 )
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
 
-MAGIC = b"EWDR"
-VERSION = 1
-KEY_SIZE = 32
-SALT_SIZE = 32
-NONCE_PREFIX_SIZE = 7
-TAG_SIZE = 16
-DEFAULT_SEGMENT_SIZE = 1 << 20  # AES-GCM runs at memory speed from ~256 KiB up
-MIN_SEGMENT_SIZE = 16
-MAX_SEGMENT_SIZE = 1 << 24
-MAX_KEY_ID_SIZE = 1024
-_MAX_COUNTER = 0xFFFFFFFF
-# magic, version, segment size, salt, nonce prefix, key check, key id length
-_FIXED = struct.Struct(">4sBI32s7s32sH")
-_FRAME = struct.Struct(">IBI")  # counter, final flag, plaintext length
-_CRC = struct.Struct(">I")
-
-
-class Readable(Protocol):
-    """What a reading stage pulls from: any binary file object, or just ``read``."""
-
-    def read(self, size: int = -1, /) -> bytes: ...
-
-    def close(self) -> None: ...
-
-
-class Writable(Protocol):
-    """What a writing stage pushes into: any binary file object, or just ``write``."""
-
-    def write(self, data: bytes, /) -> object: ...
-
-    def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class Key:
-    """A 256-bit key and the id recorded in every stream it encrypts."""
-
-    key_id: str
-    material: bytes = field(repr=False)
-
-    def __post_init__(self) -> None:
-        if len(self.material) != KEY_SIZE:
-            raise ConfigError(
-                f"key {self.key_id} has {len(self.material)} bytes; keys have {KEY_SIZE}"
-            )
+__all__ = [
+    "DEFAULT_SEGMENT_SIZE",
+    "MAX_SEGMENT_SIZE",
+    "MIN_SEGMENT_SIZE",
+    "DecryptingReader",
+    "EncryptingWriter",
+    "Header",
+    "Key",
+    "Keyring",
+    "Readable",
+    "Writable",
+    "decrypt_bytes",
+    "encrypt_bytes",
+    "read_header",
+]
 
 
 class Keyring(Protocol):
@@ -98,103 +84,6 @@ class Keyring(Protocol):
     def get(self, key_id: str) -> Key:
         """The key with this id; raises KeyNotFoundError naming the id."""
         ...
-
-
-@dataclass(frozen=True)
-class Header:
-    """A stream's parsed header; ``raw`` is its exact bytes (every segment's AAD)."""
-
-    version: int
-    key_id: str
-    segment_size: int
-    salt: bytes
-    nonce_prefix: bytes
-    key_check: bytes = field(repr=False)
-    raw: bytes = field(repr=False)
-
-    @property
-    def size(self) -> int:
-        return len(self.raw)
-
-
-def _derive(key: Key, salt: bytes) -> tuple[bytes, bytes]:
-    """The file's segment key and key-check value: a key per file, none revealing the key."""
-
-    def expand(info: bytes) -> bytes:
-        return HKDF(SHA256(), KEY_SIZE, salt, info).derive(key.material)
-
-    return expand(b"EWDR v1 segment key"), expand(b"EWDR v1 key check")
-
-
-def _with_crc(data: bytes) -> bytes:
-    return data + _CRC.pack(zlib.crc32(data))
-
-
-def _crc_ok(data: bytes) -> bool:
-    return zlib.crc32(data[:-4]) == int.from_bytes(data[-4:], "big")
-
-
-def _read_exactly(source: Readable, size: int) -> bytes:
-    """Up to ``size`` bytes; fewer only at end of stream (sources may return short reads)."""
-    parts = []
-    remaining = size
-    while remaining:
-        chunk = source.read(remaining)
-        if not chunk:
-            break
-        parts.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(parts)
-
-
-def read_header(source: Readable) -> Header:
-    """Read and check the header only: learn the key id without any key.
-
-    The fixed part ends with a CRC-32 checked before its key-id length is
-    trusted, so damage there reads as tampering, not as a cut; the key id is
-    covered by a second CRC-32 before it is looked up.
-    """
-    fixed = _read_exactly(source, _FIXED.size + 4)
-    if fixed[:4] != MAGIC[: len(fixed[:4])]:
-        raise UnknownFormatError(
-            f"not an encrypted backup stream: starts with {fixed[:4].hex(' ')}, "
-            f"expected {MAGIC.hex(' ')}"
-        )
-    if len(fixed) > 4 and fixed[4] != VERSION:
-        raise UnknownFormatError(
-            f"encrypted stream has format version {fixed[4]}; this build reads {VERSION}"
-        )
-    if len(fixed) < _FIXED.size + 4:
-        raise TruncatedDataError("stream ends inside the encryption header")
-    if not _crc_ok(fixed):
-        raise TamperedDataError("encryption header is damaged (checksum mismatch)")
-    _, version, segment_size, salt, prefix, check, key_id_size = _FIXED.unpack(fixed[:-4])
-    rest = _read_exactly(source, key_id_size + 4)
-    if len(rest) < key_id_size + 4:
-        raise TruncatedDataError("stream ends inside the encryption header's key id")
-    raw = fixed + rest
-    if not _crc_ok(raw):
-        raise TamperedDataError("encryption header's key id is damaged (checksum mismatch)")
-    if not MIN_SEGMENT_SIZE <= segment_size <= MAX_SEGMENT_SIZE or key_id_size == 0:
-        raise UnknownFormatError(f"encryption header has unsupported segment size {segment_size}")
-    try:
-        key_id = rest[:-4].decode()
-    except UnicodeDecodeError:
-        raise UnknownFormatError("encryption header's key id is not UTF-8") from None
-    return Header(version, key_id, segment_size, salt, prefix, check, raw)
-
-
-def _encode_header(key: Key, segment_size: int, salt: bytes, prefix: bytes) -> bytes:
-    key_id = key.key_id.encode()
-    if not 0 < len(key_id) <= MAX_KEY_ID_SIZE:
-        raise ConfigError(f"key id {key.key_id!r} must be 1 to {MAX_KEY_ID_SIZE} UTF-8 bytes")
-    check = _derive(key, salt)[1]
-    fixed = _FIXED.pack(MAGIC, VERSION, segment_size, salt, prefix, check, len(key_id))
-    return _with_crc(_with_crc(fixed) + key_id)
-
-
-def _nonce(prefix: bytes, counter: int, final: bool) -> bytes:
-    return prefix + _FRAME.pack(counter, final, 0)[:5]
 
 
 class EncryptingWriter(io.RawIOBase):
@@ -216,19 +105,13 @@ class EncryptingWriter(io.RawIOBase):
         closefd: bool = False,
     ) -> None:
         super().__init__()
-        if not MIN_SEGMENT_SIZE <= segment_size <= MAX_SEGMENT_SIZE:
-            raise ConfigError(
-                f"segment size {segment_size} outside {MIN_SEGMENT_SIZE}..{MAX_SEGMENT_SIZE}"
-            )
         salt = os.urandom(SALT_SIZE) if salt is None else salt
         prefix = os.urandom(NONCE_PREFIX_SIZE) if nonce_prefix is None else nonce_prefix
-        if len(salt) != SALT_SIZE or len(prefix) != NONCE_PREFIX_SIZE:
-            raise ConfigError(f"salt must be {SALT_SIZE} bytes, nonce prefix {NONCE_PREFIX_SIZE}")
+        self._header = encode_header(key, segment_size, salt, prefix)
         self._sink = sink
         self._closefd = closefd
-        self._aead = AESGCM(_derive(key, salt)[0])
+        self._aead = AESGCM(derive(key, salt)[0])
         self._prefix = prefix
-        self._header = _encode_header(key, segment_size, salt, prefix)
         self._buffer = bytearray(segment_size)
         self._filled = 0
         self._counter = 0
@@ -293,14 +176,14 @@ class EncryptingWriter(io.RawIOBase):
             self.abandon()
 
     def _seal(self, plaintext: memoryview, *, final: bool) -> None:
-        if self._counter > _MAX_COUNTER:
+        if self._counter > MAX_COUNTER:
             raise ConfigError(
                 f"stream exceeds 2^32 segments of {len(self._buffer)} bytes; "
                 "use a larger segment size"
             )
-        nonce = _nonce(self._prefix, self._counter, final)
-        sealed = self._aead.encrypt(nonce, plaintext, self._header)
-        self._emit(_FRAME.pack(self._counter, final, len(plaintext)))
+        segment_nonce = nonce(self._prefix, self._counter, final)
+        sealed = self._aead.encrypt(segment_nonce, plaintext, self._header)
+        self._emit(encode_frame(self._counter, final, len(plaintext)))
         self._emit(sealed)
         self._counter += 1
 
@@ -324,13 +207,7 @@ class DecryptingReader(io.RawIOBase):
         self._source = source
         self._closefd = closefd
         self._header = read_header(source)
-        key = keyring.get(self._header.key_id)
-        segment_key, check = _derive(key, self._header.salt)
-        if not hmac.compare_digest(check, self._header.key_check):
-            raise WrongKeyError(
-                f"stream was encrypted with a different key than the one with id {key.key_id}"
-            )
-        self._aead = AESGCM(segment_key)
+        self._aead = AESGCM(unlock(self._header, keyring.get(self._header.key_id)))
         self._plain = memoryview(b"")
         self._position = 0
         self._counter = 0
@@ -372,17 +249,17 @@ class DecryptingReader(io.RawIOBase):
 
     def _next_segment(self) -> None:
         expected = self._counter
-        frame = _read_exactly(self._source, _FRAME.size)
-        if len(frame) < _FRAME.size:
+        frame = read_exactly(self._source, FRAME_SIZE)
+        if len(frame) < FRAME_SIZE:
             where = "inside the frame of" if frame else "before"
             raise TruncatedDataError(
                 f"encrypted stream ends {where} segment {expected}, without a final segment"
             )
-        counter, final, length = _FRAME.unpack(frame)
+        counter, final, length = decode_frame(frame)
         size = self._header.segment_size
         if final > 1 or length > size or (not final and length != size):
             raise TamperedDataError(f"segment {expected} has a damaged frame")
-        body = _read_exactly(self._source, length + TAG_SIZE)
+        body = read_exactly(self._source, length + TAG_SIZE)
         if len(body) < length + TAG_SIZE:
             if len(body) >= TAG_SIZE and self._open(counter, True, body) is not None:
                 raise TamperedDataError(f"segment {expected} has a damaged length")
@@ -405,8 +282,8 @@ class DecryptingReader(io.RawIOBase):
 
     def _open(self, counter: int, final: bool, body: bytes) -> bytes | None:
         try:
-            nonce = _nonce(self._header.nonce_prefix, counter, final)
-            return self._aead.decrypt(nonce, body, self._header.raw)
+            segment_nonce = nonce(self._header.nonce_prefix, counter, final)
+            return self._aead.decrypt(segment_nonce, body, self._header.raw)
         except InvalidTag:
             return None
 

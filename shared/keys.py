@@ -10,20 +10,31 @@ so ``openssl rand -hex 32`` and ``openssl rand -base64 32`` both make one:
 Text forms may carry surrounding whitespace (a trailing newline). Rotation is
 the same in both: new backups use the newest key, and every stream names its
 key in its header, so older backups still find theirs.
+
+``python -m shared.keys generate PATH`` makes a key file.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import os
 import re
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from shared.crypto import KEY_SIZE, Key
-from shared.errors import ConfigError, KeyNotFoundError, RefusedError
+from shared.crypto_format import KEY_SIZE, Key
+from shared.errors import ConfigError, DRError, KeyNotFoundError, RefusedError
 
+if TYPE_CHECKING:
+    from shared.config import EncryptionSettings
+    from shared.crypto import Keyring
+    from shared.settings_source import SecretAccess
+
+FILE_KEY_PREFIX = "file:sha256:"
 ACCEPTED_FORMS = "64 hex characters, 44 base64 characters or exactly 32 raw bytes"
 _MAX_KEY_FILE_SIZE = 4096
 _HEX = re.compile(rb"[0-9a-fA-F]{64}")
@@ -47,7 +58,7 @@ def parse_key(data: bytes, where: str) -> bytes:
 def fingerprint(material: bytes) -> str:
     """The key id of a file key: a domain-separated SHA-256 prefix, safe to record."""
     digest = hashlib.sha256(b"eyewearml-dr key fingerprint\x00" + material).hexdigest()
-    return f"file:sha256:{digest[:16]}"
+    return f"{FILE_KEY_PREFIX}{digest[:16]}"
 
 
 class StaticKeyring:
@@ -166,3 +177,83 @@ class SecretManagerKeyring:
             key = Key(name, parse_key(payload, f"secret version {name}"))
             self._cache[name] = key
         return key
+
+
+class MigratingKeyring:
+    """A Secret Manager secret's keys, plus the key files it replaces.
+
+    New backups use the secret's newest version. A stream's key id says which
+    source holds its key (``file:sha256:...`` or ``projects/.../versions/N``),
+    so backups made with the old files still restore after the move, for as
+    long as the files stay listed in ENCRYPTION_KEY_FILE, and looking one up
+    never calls Secret Manager.
+    """
+
+    def __init__(self, secret: SecretManagerKeyring, files: FileKeyring) -> None:
+        self._secret = secret
+        self._files = files
+
+    def current(self) -> Key:
+        return self._secret.current()
+
+    def get(self, key_id: str) -> Key:
+        if key_id.startswith(FILE_KEY_PREFIX):
+            return self._files.get(key_id)
+        return self._secret.get(key_id)
+
+
+def keyring_for(settings: EncryptionSettings, access: SecretAccess | None) -> Keyring:
+    """The keyring ENCRYPTION_KEY_FILE and ENCRYPTION_KEY_SECRET describe.
+
+    Key files are read now, so a bad path fails before any work; the secret is
+    read on first use. ``access`` (``shared.clients.secret_access()``) is
+    needed only when a secret is set. Both set is the migration from files to
+    Secret Manager: see :class:`MigratingKeyring`.
+    """
+    files = FileKeyring(settings.key_files) if settings.key_files else None
+    if not settings.key_secret:
+        if files is None:
+            raise ConfigError(
+                "no encryption key configured: set ENCRYPTION_KEY_FILE to a key file "
+                "(create one with `python -m shared.keys generate PATH`) or "
+                "ENCRYPTION_KEY_SECRET to a Secret Manager secret holding a key "
+                "(projects/P/secrets/NAME)"
+            )
+        return files
+    if access is None:
+        raise ConfigError(
+            f"ENCRYPTION_KEY_SECRET is set ({settings.key_secret}) but Secret Manager "
+            "is not available here; use ENCRYPTION_KEY_FILE instead"
+        )
+    secret = SecretManagerKeyring(access, settings.key_secret)
+    return secret if files is None else MigratingKeyring(secret, files)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m shared.keys generate PATH``: an operator's way to make a key."""
+    parser = argparse.ArgumentParser(
+        prog="python -m shared.keys", description="Encryption keys for backups."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    generate = commands.add_parser(
+        "generate", help="write a new random key, as hex, to a new file readable by its owner"
+    )
+    generate.add_argument("path", help="the key file to create (never overwritten)")
+    args = parser.parse_args(argv)
+    try:
+        key = generate_key_file(args.path)
+    except DRError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(
+        f"wrote a new key to {args.path} (key id {key.key_id} as a key file)\n"
+        "Keep a copy somewhere safe: backups made with it cannot be restored without it.\n"
+        f"Use it with ENCRYPTION_KEY_FILE={args.path}, or store it in Secret Manager:\n"
+        f"  gcloud secrets create NAME --data-file={args.path}        (a new secret)\n"
+        f"  gcloud secrets versions add NAME --data-file={args.path}  (a rotation)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

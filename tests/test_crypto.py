@@ -70,7 +70,7 @@ def _split(stream: bytes) -> tuple[bytes, list[bytes]]:
 
 
 def _reference_encrypt(plaintext: bytes) -> bytes:
-    """An encoder written from ENCRYPTION_FORMAT.md alone, sharing no code with shared.crypto."""
+    """An encoder written from ENCRYPTION_FORMAT.md alone, sharing no code with the product."""
     key = bytes.fromhex(VECTORS["key"])
     salt = bytes.fromhex(VECTORS["salt"])
     prefix = bytes.fromhex(VECTORS["nonce_prefix"])
@@ -224,6 +224,15 @@ def test_an_unclosed_writer_never_finalises_when_collected() -> None:
 def test_segment_size_is_bounded(size: int) -> None:
     with pytest.raises(ConfigError, match=str(size)):
         EncryptingWriter(io.BytesIO(), KEY, segment_size=size)
+
+
+def test_format_names_stay_importable_from_crypto() -> None:
+    from shared import crypto, crypto_format
+
+    for name in crypto.__all__:
+        assert hasattr(crypto, name)
+    for name in ["Key", "Header", "Readable", "Writable", "read_header", "MIN_SEGMENT_SIZE"]:
+        assert getattr(crypto, name) is getattr(crypto_format, name)
 
 
 def test_key_hides_its_material_and_must_be_32_bytes() -> None:

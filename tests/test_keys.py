@@ -6,20 +6,32 @@ import base64
 import io
 import os
 import stat
+import subprocess
+import sys
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from shared.clients import Endpoints, secret_access
+from shared.config import EncryptionSettings
 from shared.crypto import Key, decrypt_bytes, encrypt_bytes, read_header
 from shared.errors import ConfigError, KeyNotFoundError, RefusedError
 from shared.keys import (
     FileKeyring,
+    MigratingKeyring,
     SecretManagerKeyring,
     StaticKeyring,
     fingerprint,
     generate_key_file,
+    keyring_for,
+    main,
     parse_key,
 )
+from tests.devstack.standin import SecretManagerStandIn
+
+ROOT = Path(__file__).resolve().parent.parent
 
 MATERIAL = bytes(range(100, 132))
 
@@ -186,3 +198,140 @@ def test_static_keyring_current_is_the_last_and_lists_known_ids() -> None:
         keyring.get("c")
     with pytest.raises(ConfigError):
         StaticKeyring([])
+
+
+def test_generate_command_prints_the_key_id_and_never_overwrites(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "backup_encryption.key"
+    assert main(["generate", str(path)]) == 0
+    key = FileKeyring([path]).current()
+    out = capsys.readouterr().out
+    assert f"key id {key.key_id}" in out
+    assert f"ENCRYPTION_KEY_FILE={path}" in out
+    assert key.material.hex() not in out
+    assert main(["generate", str(path)]) == RefusedError.exit_code
+    assert "already exists" in capsys.readouterr().err
+    assert FileKeyring([path]).current() == key
+
+
+# --- keyring_for: the keyring the settings describe ---------------------------------------------
+
+
+def test_keyring_for_key_files_only(tmp_path: Path) -> None:
+    old, new = generate_key_file(tmp_path / "k1.key"), generate_key_file(tmp_path / "k2.key")
+    files = (str(tmp_path / "k1.key"), str(tmp_path / "k2.key"))
+    keyring = keyring_for(EncryptionSettings(key_files=files), None)
+    assert isinstance(keyring, FileKeyring)
+    assert keyring.current() == new
+    assert keyring.get(old.key_id) == old
+
+
+def test_keyring_for_secret_only() -> None:
+    access = FakeSecretVersions(SECRET)
+    access.add(os.urandom(32))
+    keyring = keyring_for(EncryptionSettings(key_secret=SECRET), access)
+    assert isinstance(keyring, SecretManagerKeyring)
+    assert keyring.current().key_id == "projects/123456/secrets/backup-key/versions/1"
+
+
+def test_keyring_for_neither_names_both_keys_and_how_to_make_a_key() -> None:
+    with pytest.raises(ConfigError) as caught:
+        keyring_for(EncryptionSettings(), None)
+    message = str(caught.value)
+    for part in ["ENCRYPTION_KEY_FILE", "ENCRYPTION_KEY_SECRET", "python -m shared.keys generate"]:
+        assert part in message
+
+
+def test_keyring_for_secret_without_secret_manager_access() -> None:
+    with pytest.raises(ConfigError, match=f"ENCRYPTION_KEY_SECRET is set \\({SECRET}\\)"):
+        keyring_for(EncryptionSettings(key_secret=SECRET), None)
+
+
+def test_keyring_for_reads_key_files_at_once_even_with_a_secret(tmp_path: Path) -> None:
+    access = FakeSecretVersions(SECRET)
+    missing = tmp_path / "gone.key"
+    settings = EncryptionSettings(key_files=(str(missing),), key_secret=SECRET)
+    with pytest.raises(ConfigError, match=f"cannot read key file {missing}"):
+        keyring_for(settings, access)
+    assert access.calls == []
+
+
+def test_migration_from_key_file_to_secret_manager(tmp_path: Path) -> None:
+    path = tmp_path / "backup_encryption.key"
+    file_key = generate_key_file(path)
+    file_only = EncryptionSettings(key_files=(str(path),))
+    old_backup = encrypt_bytes(b"made with the key file", keyring_for(file_only, None).current())
+
+    access = FakeSecretVersions(SECRET)
+    access.add(os.urandom(32).hex().encode())
+    both = EncryptionSettings(key_files=(str(path),), key_secret=SECRET)
+    keyring = keyring_for(both, access)
+    assert isinstance(keyring, MigratingKeyring)
+    secret_key = keyring.current()
+    assert secret_key.key_id == "projects/123456/secrets/backup-key/versions/1"
+    new_backup = encrypt_bytes(b"made with the secret", secret_key)
+    calls = len(access.calls)
+    assert decrypt_bytes(old_backup, keyring) == b"made with the key file"
+    assert len(access.calls) == calls  # a file key's id never goes to Secret Manager
+
+    access.add(base64.b64encode(os.urandom(32)))  # the secret rotates later
+    restarted = keyring_for(both, access)
+    assert restarted.current().key_id.endswith("/versions/2")
+    assert decrypt_bytes(new_backup, restarted) == b"made with the secret"
+    assert decrypt_bytes(old_backup, restarted) == b"made with the key file"
+
+    # Unlisting the file while its backups are kept: the error names the missing key.
+    secret_only = keyring_for(EncryptionSettings(key_secret=SECRET), access)
+    with pytest.raises(KeyNotFoundError, match=file_key.key_id):
+        decrypt_bytes(old_backup, secret_only)
+
+
+def test_migrating_keyring_sends_each_id_to_its_source(tmp_path: Path) -> None:
+    file_key = generate_key_file(tmp_path / "k.key")
+    access = FakeSecretVersions(SECRET)
+    access.add(os.urandom(32))
+    settings = EncryptionSettings(key_files=(str(tmp_path / "k.key"),), key_secret=SECRET)
+    keyring = keyring_for(settings, access)
+    with pytest.raises(KeyNotFoundError, match=f"configured keys: {file_key.key_id}"):
+        keyring.get("file:sha256:0011223344556677")
+    with pytest.raises(KeyNotFoundError, match=f"not a version of secret {SECRET}"):
+        keyring.get("projects/p/secrets/other/versions/1")
+    assert access.calls == []
+
+
+def test_migration_with_the_official_secret_manager_client(
+    secret_manager: SecretManagerStandIn, secret_manager_client: Any, tmp_path: Path
+) -> None:
+    """The operator's path: the old scripts' key file, a new key generated and put in a secret."""
+    old_path, new_path = tmp_path / "backup_encryption.key", tmp_path / "new.key"
+    old_path.write_bytes(base64.b64encode(os.urandom(32)) + b"\n")  # `openssl rand -base64 32`
+    old_backup = encrypt_bytes(b"from the shell scripts", FileKeyring([old_path]).current())
+    generated = subprocess.run(
+        [sys.executable, "-m", "shared.keys", "generate", str(new_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "key id file:sha256:" in generated.stdout
+    secret = secret_manager_client.create_secret(
+        request={
+            "parent": f"projects/{secret_manager.project}",
+            "secret_id": f"backup-key-{uuid.uuid4().hex[:8]}",
+            "secret": {"replication": {"automatic": {}}},
+        }
+    )
+    secret_manager_client.add_secret_version(
+        request={"parent": secret.name, "payload": {"data": new_path.read_bytes()}}
+    )
+
+    access = secret_access(Endpoints(secret_manager=secret_manager.url))
+    settings = EncryptionSettings(key_files=(str(old_path),), key_secret=secret.name)
+    keyring = keyring_for(settings, access)
+    assert keyring.current().key_id == f"{secret.name}/versions/1"
+    assert keyring.current().material == FileKeyring([new_path]).current().material
+    new_backup = encrypt_bytes(b"from Secret Manager", keyring.current())
+    fresh = keyring_for(settings, access)
+    assert decrypt_bytes(old_backup, fresh) == b"from the shell scripts"
+    assert decrypt_bytes(new_backup, fresh) == b"from Secret Manager"
