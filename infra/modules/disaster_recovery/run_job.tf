@@ -1,0 +1,96 @@
+# The MongoDB Cloud Run job: one image for backups and restores, started by
+# the dr-mongodb-backup and dr-restore functions with per-execution overrides
+# (tier, restore request). A dump may run for hours, past any function
+# timeout, which is why it is a job.
+
+resource "google_artifact_registry_repository" "images" {
+  #checkov:skip=CKV_GCP_84:Holds only images built from this repository's public source (the job and the functions); backups and keys never enter it.
+  project       = var.project_id
+  location      = var.region
+  repository_id = "eyewearml-dr"
+  format        = "DOCKER"
+  description   = "Images of the EyewearML DR job and functions."
+  labels        = local.labels
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_cloud_run_v2_job" "mongodb" {
+  project             = var.project_id
+  location            = var.region
+  name                = local.mongodb_job_name
+  labels              = local.labels
+  deletion_protection = var.deletion_protection
+
+  template {
+    task_count  = 1
+    parallelism = 1
+    labels      = local.labels
+
+    template {
+      service_account       = google_service_account.runtime["mongodb-job"].email
+      timeout               = "${var.mongodb_job_timeout_seconds}s"
+      max_retries           = var.mongodb_job_max_retries
+      execution_environment = "EXECUTION_ENVIRONMENT_GEN2"
+
+      containers {
+        image   = var.mongodb_job_image
+        command = ["python"]
+        args    = ["-m", "shared.mongodb.job"]
+
+        resources {
+          limits = {
+            cpu    = var.mongodb_job_cpu
+            memory = var.mongodb_job_memory
+          }
+        }
+
+        # Cloud Run resolves the URI from Secret Manager when an execution
+        # starts; it is never in Terraform state or the job's configuration.
+        env {
+          name = "MONGODB_URI"
+          value_source {
+            secret_key_ref {
+              secret  = google_secret_manager_secret.this["mongodb_uri"].secret_id
+              version = "latest"
+            }
+          }
+        }
+
+        dynamic "env" {
+          for_each = local.job_env
+          content {
+            name  = env.key
+            value = env.value
+          }
+        }
+      }
+
+      dynamic "vpc_access" {
+        for_each = var.mongodb_vpc_connector != "" ? [var.mongodb_vpc_connector] : []
+        content {
+          connector = vpc_access.value
+          egress    = var.mongodb_vpc_egress
+        }
+      }
+    }
+  }
+
+  depends_on = [
+    google_project_service.this,
+    google_secret_manager_secret_iam_member.job_mongodb_uri,
+  ]
+}
+
+locals {
+  mongodb_job_name = "dr-mongodb"
+  mongodb_job_id   = "projects/${var.project_id}/locations/${var.region}/jobs/${local.mongodb_job_name}"
+
+  # Not mongodb_trigger: the job never starts itself.
+  job_env_sets = ["common", "notify", "state", "mongodb", "mongodb_job"]
+
+  job_env = {
+    for key, value in merge([for env_set in local.job_env_sets : local.env_sets[env_set]]...) :
+    key => value if value != ""
+  }
+}
