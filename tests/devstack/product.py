@@ -1,0 +1,29 @@
+"""The product's Cloud Functions as deployed: entry point and trigger topic of each.
+
+Mirrors the deployment (one function per topic, all in ``functions/main.py``)
+so ``python -m tests.devstack up --with-functions`` serves what production
+serves. Product settings are not fixed here; the caller adds them per run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from tests.devstack.functions import FunctionSpec
+
+TRIGGERS = {
+    "gcs_backup": "dr-gcs-backup",
+    "gcs_copy_shard": "dr-gcs-shards",
+    "mongodb_backup": "dr-mongodb-backup",
+    "firestore_backup": "dr-firestore-backup",
+    "firestore_complete": "dr-firestore-complete",
+    "dr_restore": "dr-restore",
+}
+
+
+def product_functions(settings: Mapping[str, str] | None = None) -> tuple[FunctionSpec, ...]:
+    """One spec per product function, each with ``settings`` as its environment."""
+    env = dict(settings or {})
+    return tuple(
+        FunctionSpec(target=target, topics=(topic,), env=env) for target, topic in TRIGGERS.items()
+    )
