@@ -27,7 +27,10 @@ def test_the_guides_gcs_conf_loads_verbatim() -> None:
     assert settings.project_id == "eyewearml-project"
     assert settings.source_buckets == ("eyewearml-assets", "eyewearml-models", "eyewearml-data")
     assert settings.backup_bucket == "eyewearml-backups"
-    assert settings.critical_files == ("models/face-analysis-v2.0/model.pb", "config/production.json")
+    assert settings.critical_files == (
+        "models/face-analysis-v2.0/model.pb",
+        "config/production.json",
+    )
     assert settings.retention_days == 90
     assert settings.notify.emails == ("devops@example.com",)
     assert [hook.reveal() for hook in settings.notify.webhooks] == [SLACK]
@@ -60,7 +63,9 @@ def test_the_guides_mongodb_conf_loads_verbatim_with_its_uri_from_the_environmen
 
 
 def test_an_unset_reference_is_named_in_the_error() -> None:
-    with pytest.raises(ConfigError, match=r"MONGODB_URI is empty .*DISASTER_RECOVERY_DEVELOPER_GUIDE_SECRET_1"):
+    with pytest.raises(
+        ConfigError, match=r"MONGODB_URI is empty .*DISASTER_RECOVERY_DEVELOPER_GUIDE_SECRET_1"
+    ):
         load("mongodb", {"MONGODB_GCS_BUCKET": "eyewearml-backups"})
 
 
@@ -72,22 +77,40 @@ def test_precedence_argument_over_environment_over_file_over_default() -> None:
 
 def test_the_config_file_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DR_CONFIG_FILE", str(CONF / "firestore_backup.conf"))
-    assert config.firestore_settings(config.sources()).collection_ids == ("users", "products", "sessions")
+    assert config.firestore_settings(config.sources()).collection_ids == (
+        "users",
+        "products",
+        "sessions",
+    )
 
 
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [
-        ("GCS_RETENTION_DAYS", "ninety", r"GCS_RETENTION_DAYS from environment variable is 'ninety'; expected a whole number >= 0"),
+        (
+            "GCS_RETENTION_DAYS",
+            "ninety",
+            r"GCS_RETENTION_DAYS from environment variable is 'ninety'; expected a whole number >= 0",
+        ),
         ("GCS_RETENTION_DAYS", "-1", r"GCS_RETENTION_DAYS .*expected a whole number >= 0"),
-        ("GCS_BACKUP_BUCKET", "Bad_Bucket!", r"GCS_BACKUP_BUCKET .*expected a Cloud Storage bucket name"),
-        ("GCS_SOURCE_BUCKETS", "ok-bucket,UPPER", r"GCS_SOURCE_BUCKETS .*comma-separated bucket names"),
+        (
+            "GCS_BACKUP_BUCKET",
+            "Bad_Bucket!",
+            r"GCS_BACKUP_BUCKET .*expected a Cloud Storage bucket name",
+        ),
+        (
+            "GCS_SOURCE_BUCKETS",
+            "ok-bucket,UPPER",
+            r"GCS_SOURCE_BUCKETS .*comma-separated bucket names",
+        ),
         ("NOTIFY_EMAIL", "devops-at-example.com", r"NOTIFY_EMAIL .*email addresses"),
         ("SMTP_PORT", "70000", r"SMTP_PORT .*1-65535"),
         ("SMTP_STARTTLS", "maybe", r"SMTP_STARTTLS .*true or false"),
     ],
 )
-def test_a_bad_value_names_the_key_and_the_expected_form(key: str, value: str, expected: str) -> None:
+def test_a_bad_value_names_the_key_and_the_expected_form(
+    key: str, value: str, expected: str
+) -> None:
     with pytest.raises(ConfigError, match=expected):
         load("gcs", {key: value})
 
@@ -100,13 +123,19 @@ def test_a_bad_secret_value_is_not_echoed() -> None:
 
 
 def test_a_missing_required_key_is_named() -> None:
-    with pytest.raises(ConfigError, match=r"GCS_BACKUP_BUCKET is not set; expected a Cloud Storage bucket"):
+    with pytest.raises(
+        ConfigError, match=r"GCS_BACKUP_BUCKET is not set; expected a Cloud Storage bucket"
+    ):
         config.gcs_settings(config.sources(environ={"GCS_SOURCE_BUCKETS": "eyewearml-assets"}))
 
 
-def test_an_unknown_key_is_a_warning_with_file_and_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unknown_key_is_a_warning_with_file_and_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     conf = tmp_path / "gcs.conf"
-    conf.write_text('GCS_SOURCE_BUCKETS="a-bucket"\nGCS_BACKUP_BUCKET="backups"\nGCS_RETENTON_DAYS=3\n')
+    conf.write_text(
+        'GCS_SOURCE_BUCKETS="a-bucket"\nGCS_BACKUP_BUCKET="backups"\nGCS_RETENTON_DAYS=3\n'
+    )
     with caplog.at_level(logging.WARNING):
         config.gcs_settings(config.sources(config_file=str(conf), environ={}))
     assert "unknown key GCS_RETENTON_DAYS" in caplog.text
@@ -122,7 +151,10 @@ def test_secret_references_are_resolved_through_the_accessor() -> None:
 
     settings = config.mongodb_settings(
         config.sources(
-            environ={"MONGODB_URI": "projects/eyewearml-project/secrets/mongodb-uri", "MONGODB_GCS_BUCKET": "backups"},
+            environ={
+                "MONGODB_URI": "projects/eyewearml-project/secrets/mongodb-uri",
+                "MONGODB_GCS_BUCKET": "backups",
+            },
             secrets=access,
         )
     )
@@ -133,14 +165,23 @@ def test_secret_references_are_resolved_through_the_accessor() -> None:
 def test_a_secret_reference_without_secret_access_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="MONGODB_URI is a Secret Manager reference"):
         config.mongodb_settings(
-            config.sources(environ={"MONGODB_URI": "projects/p-123456/secrets/uri", "MONGODB_GCS_BUCKET": "backups"})
+            config.sources(
+                environ={
+                    "MONGODB_URI": "projects/p-123456/secrets/uri",
+                    "MONGODB_GCS_BUCKET": "backups",
+                }
+            )
         )
 
 
 def test_nothing_is_read_at_import_time() -> None:
     """Loading twice sees a changed environment: settings are read at call time."""
-    first = config.gcs_settings(config.sources(environ={"GCS_SOURCE_BUCKETS": "a-bucket", "GCS_BACKUP_BUCKET": "b-bucket"}))
-    second = config.gcs_settings(config.sources(environ={"GCS_SOURCE_BUCKETS": "c-bucket", "GCS_BACKUP_BUCKET": "b-bucket"}))
+    first = config.gcs_settings(
+        config.sources(environ={"GCS_SOURCE_BUCKETS": "a-bucket", "GCS_BACKUP_BUCKET": "b-bucket"})
+    )
+    second = config.gcs_settings(
+        config.sources(environ={"GCS_SOURCE_BUCKETS": "c-bucket", "GCS_BACKUP_BUCKET": "b-bucket"})
+    )
     assert (first.source_buckets, second.source_buckets) == (("a-bucket",), ("c-bucket",))
 
 
@@ -177,8 +218,8 @@ def test_a_reference_to_an_earlier_key_in_the_file() -> None:
         ("A=two words", "unexpected text after the value of A"),
         ('A="open', "unterminated double quote"),
         ("A='open", "unterminated single quote"),
-        ("1A=x", "expected KEY=\"value\""),
-        ("just words", "expected KEY=\"value\""),
+        ("1A=x", 'expected KEY="value"'),
+        ("just words", 'expected KEY="value"'),
     ],
 )
 def test_lines_a_shell_would_run_are_refused_with_file_and_line(text: str, expected: str) -> None:

@@ -64,7 +64,9 @@ def test_events_that_are_not_pubsub_messages(data: Any, expected: str) -> None:
         pubsub_message(data)
 
 
-def test_serve_acknowledges_our_errors_and_logs_them_at_error(caplog: pytest.LogCaptureFixture) -> None:
+def test_serve_acknowledges_our_errors_and_logs_them_at_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     def handler(message: PubSubMessage) -> None:
         raise BackupNotFound("no complete mongodb daily backup for 2025-03-26")
 
@@ -73,7 +75,9 @@ def test_serve_acknowledges_our_errors_and_logs_them_at_error(caplog: pytest.Log
     assert "BackupNotFound: no complete mongodb daily backup for 2025-03-26" in caplog.text
 
 
-def test_serve_acknowledges_a_malformed_body_naming_the_json_error(caplog: pytest.LogCaptureFixture) -> None:
+def test_serve_acknowledges_a_malformed_body_naming_the_json_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     def handler(message: PubSubMessage) -> None:
         message.json()
 

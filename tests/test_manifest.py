@@ -94,7 +94,9 @@ def test_a_manifest_round_trips_through_json() -> None:
         ({"tier": "yearly"}, "unknown backup type"),
     ],
 )
-def test_a_malformed_manifest_is_an_integrity_error_naming_where(change: dict[str, object], expected: str) -> None:
+def test_a_malformed_manifest_is_an_integrity_error_naming_where(
+    change: dict[str, object], expected: str
+) -> None:
     data = {**manifest().to_json(), **change}
     with pytest.raises(IntegrityError, match=f"gs://b/m.json: .*{expected}"):
         Manifest.from_json(data, "gs://b/m.json")

@@ -28,17 +28,30 @@ GUIDE_FORMS = [
     {"target": "firestore", "date": "2025-03-25", "test_mode": True},
     {"target": "firestore", "date": "2025-03-25", "confirm": "eyewearml-project"},
     {"target": "firestore", "date": "2025-03-25", "target_project": "eyewearml-project-restored"},
-    {"target": "firestore", "date": "2025-03-25", "target_database": "restored", "collection_ids": ["users"]},
+    {
+        "target": "firestore",
+        "date": "2025-03-25",
+        "target_database": "restored",
+        "collection_ids": ["users"],
+    },
     # gcs_restore.sh --source-bucket assets-bucket [--test-mode | --version-date D | --target-bucket T]
     {"target": "gcs", "source_bucket": "assets-bucket", "test_mode": True},
     {"target": "gcs", "source_bucket": "assets-bucket", "confirm": "assets-bucket"},
     {"target": "gcs", "source_bucket": "assets-bucket", "version_date": "2025-03-25"},
     {"target": "gcs", "source_bucket": "assets-bucket", "target_bucket": "assets-bucket-restored"},
-    {"target": "gcs", "source_bucket": "assets-bucket", "version_date": "2025-03-25T14:00:00Z", "dry_run": True, "request_id": "drill-2025q1.gcs"},
+    {
+        "target": "gcs",
+        "source_bucket": "assets-bucket",
+        "version_date": "2025-03-25T14:00:00Z",
+        "dry_run": True,
+        "request_id": "drill-2025q1.gcs",
+    },
 ]
 
 
-@pytest.mark.parametrize("body", GUIDE_FORMS, ids=lambda body: "-".join(f"{k}={v}" for k, v in body.items())[:60])
+@pytest.mark.parametrize(
+    "body", GUIDE_FORMS, ids=lambda body: "-".join(f"{k}={v}" for k, v in body.items())[:60]
+)
 def test_every_form_of_the_guide_is_accepted(body: dict[str, object]) -> None:
     request = validate(body)
     assert request.target == body["target"]
@@ -49,7 +62,9 @@ def test_the_corpus_is_large_enough() -> None:
     assert len(MALFORMED) >= 200
 
 
-@pytest.mark.parametrize("raw", MALFORMED, ids=[f"malformed-{i:03d}" for i in range(len(MALFORMED))])
+@pytest.mark.parametrize(
+    "raw", MALFORMED, ids=[f"malformed-{i:03d}" for i in range(len(MALFORMED))]
+)
 def test_every_malformed_message_is_refused_with_a_request_error(raw: bytes) -> None:
     with pytest.raises(RequestError) as caught:
         validate(PubSubMessage(raw, "m").json())
@@ -59,23 +74,54 @@ def test_every_malformed_message_is_refused_with_a_request_error(raw: bytes) -> 
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ({"target": "mongodb", "date": "2025-02-30"}, r"date is '2025-02-30'; expected a date YYYY-MM-DD"),
-        ({"target": "redis", "date": "2025-03-25"}, r"target is 'redis'; expected one of mongodb, firestore, gcs"),
+        (
+            {"target": "mongodb", "date": "2025-02-30"},
+            r"date is '2025-02-30'; expected a date YYYY-MM-DD",
+        ),
+        (
+            {"target": "redis", "date": "2025-03-25"},
+            r"target is 'redis'; expected one of mongodb, firestore, gcs",
+        ),
         ({"date": "2025-03-25"}, r"target is missing"),
-        ({"target": "gcs", "source_bucket": "a-bucket", "target_db": "x"}, r"unknown field\(s\) target_db \(allowed: "),
-        ({"target": "mongodb", "date": "2025-03-25", "hour": 25}, r"hour: 25 is greater than the maximum of 23"),
-        ({"target": "mongodb", "date": "2025-03-25", "type": "daily", "hour": 3}, r"hour is only valid with type 'hourly'"),
-        ({"target": "mongodb", "date": "2025-03-25", "test_mode": "yes"}, r"test_mode: 'yes' is not of type 'boolean'"),
-        ({"target": "gcs", "source_bucket": "a-bucket", "version_date": "2025-03-25T14:00:00"}, r"has no time zone"),
-        ({"target": "gcs", "source_bucket": "a-bucket", "version_date": "soon"}, r"version_date 'soon' is not a date"),
-        ({"target": "mongodb", "date": "2025-03-25", "test_mode": True, "confirm": "eyewear_ml"}, r"confirm has no meaning in test mode"),
+        (
+            {"target": "gcs", "source_bucket": "a-bucket", "target_db": "x"},
+            r"unknown field\(s\) target_db \(allowed: ",
+        ),
+        (
+            {"target": "mongodb", "date": "2025-03-25", "hour": 25},
+            r"hour: 25 is greater than the maximum of 23",
+        ),
+        (
+            {"target": "mongodb", "date": "2025-03-25", "type": "daily", "hour": 3},
+            r"hour is only valid with type 'hourly'",
+        ),
+        (
+            {"target": "mongodb", "date": "2025-03-25", "test_mode": "yes"},
+            r"test_mode: 'yes' is not of type 'boolean'",
+        ),
+        (
+            {"target": "gcs", "source_bucket": "a-bucket", "version_date": "2025-03-25T14:00:00"},
+            r"has no time zone",
+        ),
+        (
+            {"target": "gcs", "source_bucket": "a-bucket", "version_date": "soon"},
+            r"version_date 'soon' is not a date",
+        ),
+        (
+            {"target": "mongodb", "date": "2025-03-25", "test_mode": True, "confirm": "eyewear_ml"},
+            r"confirm has no meaning in test mode",
+        ),
     ],
 )
-def test_messages_name_the_field_and_the_expected_form(body: dict[str, object], expected: str) -> None:
+def test_messages_name_the_field_and_the_expected_form(
+    body: dict[str, object], expected: str
+) -> None:
     with pytest.raises(RequestError, match=expected):
         validate(body)
 
 
 def test_version_date_forms() -> None:
     assert parse_version_date("2025-03-25").isoformat() == "2025-03-25T23:59:59.999999+00:00"
-    assert parse_version_date("2025-03-25T14:00:00+02:00").isoformat() == "2025-03-25T12:00:00+00:00"
+    assert (
+        parse_version_date("2025-03-25T14:00:00+02:00").isoformat() == "2025-03-25T12:00:00+00:00"
+    )

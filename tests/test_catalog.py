@@ -1,0 +1,168 @@
+"""Storage helpers, manifests as commit points, the catalog and pruning, on fake-gcs-server."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shared import catalog, prune, storage
+from shared.catalog import Catalog
+from shared.errors import BackupNotFound, ConflictError, IntegrityError, RequestError
+from shared.manifest import Artifact, Manifest, RunLocation, new_run_id
+from shared.retention import Policy
+
+NOW = datetime(2025, 3, 25, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def bucket(storage_client: Any, bucket_name: str) -> Any:
+    return storage_client.create_bucket(bucket_name)
+
+
+def run(
+    bucket: Any, tier: str, when: datetime, status: str | None = "succeeded", prefix: str = ""
+) -> RunLocation:
+    """A run with one artifact; ``status=None`` leaves it without a manifest (incomplete)."""
+    location = RunLocation(prefix, "mongodb", tier, new_run_id(when))
+    written: list[storage.StoredObject] = []
+    with storage.upload_stream(
+        bucket, location.path("dump.bin"), "application/octet-stream", written
+    ) as sink:
+        sink.write(b"x" * 1000)
+    if status is not None:
+        artifact = written[0]
+        catalog.commit(
+            bucket,
+            Manifest(
+                location=location,
+                status=status,
+                started=when,
+                finished=when + timedelta(minutes=5),
+                source={"database": "eyewear_ml"},
+                artifacts=(
+                    Artifact(artifact.name, artifact.size, artifact.sha256, artifact.crc32c),
+                ),
+                counts={"documents": 3},
+            ),
+        )
+    return location
+
+
+def test_create_json_commits_once_and_replace_needs_the_generation(bucket: Any) -> None:
+    generation = storage.create_json(bucket, "locks/x.json", {"holder": "a"})
+    with pytest.raises(ConflictError, match="gs://.*/locks/x.json: changed concurrently"):
+        storage.create_json(bucket, "locks/x.json", {"holder": "b"})
+    newer = storage.replace_json(bucket, "locks/x.json", {"holder": "c"}, generation)
+    with pytest.raises(ConflictError):
+        storage.replace_json(bucket, "locks/x.json", {"holder": "d"}, generation)
+    assert storage.read_json(bucket, "locks/x.json") == ({"holder": "c"}, newer)
+    assert storage.read_json(bucket, "locks/absent.json") is None
+
+
+def test_a_failed_streaming_upload_leaves_no_object(bucket: Any) -> None:
+    written: list[storage.StoredObject] = []
+    with pytest.raises(RuntimeError, match="source died"):  # noqa: PT012 - the failure is mid-stream
+        with storage.upload_stream(
+            bucket, "partial.bin", "application/octet-stream", written
+        ) as sink:
+            sink.write(b"y" * (storage.UPLOAD_CHUNK_SIZE + 1000))  # one chunk already sent
+            raise RuntimeError("source died")
+    assert written == []
+    assert bucket.get_blob("partial.bin") is None
+
+
+def test_a_streaming_upload_records_checksums_of_exactly_what_was_stored(bucket: Any) -> None:
+    written: list[storage.StoredObject] = []
+    payload = bytes(range(256)) * 4096 * 20  # 20 MiB: more than one resumable chunk
+    with storage.upload_stream(bucket, "big.bin", "application/octet-stream", written) as sink:
+        for offset in range(0, len(payload), 1 << 20):
+            sink.write(payload[offset : offset + (1 << 20)])
+    [stored] = written
+    blob = bucket.get_blob("big.bin")
+    assert (stored.size, stored.crc32c) == (len(payload), blob.crc32c)
+    assert storage.open_download(bucket, "big.bin").read() == payload
+
+
+def test_a_manifest_is_the_commit_point(bucket: Any) -> None:
+    done = run(bucket, "daily", NOW - timedelta(hours=3))
+    killed = run(bucket, "daily", NOW - timedelta(hours=1), status=None)
+    entries = Catalog(bucket, "mongodb").entries()
+    assert [(e.backup_id, e.complete, e.ok) for e in entries] == [
+        (killed.run_id, False, False),
+        (done.run_id, True, True),
+    ]
+    assert [e.backup_id for e in Catalog(bucket, "mongodb").backups()] == [done.run_id]
+    with pytest.raises(ConflictError):  # a second finalizer loses
+        catalog.commit(bucket, Catalog(bucket, "mongodb").backups()[0].manifest)  # type: ignore[arg-type]
+
+
+def test_resolve_follows_the_guides_flags(bucket: Any) -> None:
+    early = run(bucket, "daily", datetime(2025, 3, 25, 1, tzinfo=UTC))
+    late = run(bucket, "daily", datetime(2025, 3, 25, 9, tzinfo=UTC))
+    hourly_14 = run(bucket, "hourly", datetime(2025, 3, 25, 14, 5, tzinfo=UTC))
+    run(bucket, "weekly", datetime(2025, 3, 24, 1, tzinfo=UTC), status="failed")
+    found = Catalog(bucket, "mongodb")
+    assert found.resolve(date(2025, 3, 25), "daily").backup_id == late.run_id
+    assert found.resolve(date(2025, 3, 25), "hourly", 14).backup_id == hourly_14.run_id
+    assert found.resolve(date(2025, 3, 25), None, 14).backup_id == hourly_14.run_id
+    assert found.resolve(date(2025, 3, 25), None).backup_id == hourly_14.run_id
+    assert found.resolve(None, None).backup_id == hourly_14.run_id
+    assert found.latest_at_or_before(datetime(2025, 3, 25, 8, tzinfo=UTC)).backup_id == early.run_id
+    with pytest.raises(
+        BackupNotFound, match=r"no complete mongodb weekly backup for 2025-03-24 .*latest available"
+    ):
+        found.resolve(date(2025, 3, 24), "weekly")  # only a failed run there
+    with pytest.raises(BackupNotFound, match=r"hourly backup for 2025-03-25 hour 15"):
+        found.resolve(date(2025, 3, 25), "hourly", 15)
+    with pytest.raises(RequestError, match="hour=3 only applies to hourly backups"):
+        found.resolve(date(2025, 3, 25), "daily", 3)
+    with pytest.raises(BackupNotFound, match="at or before 2025-03-24"):
+        found.latest_at_or_before(datetime(2025, 3, 24, tzinfo=UTC))
+
+
+def test_the_prefix_from_mongodb_backup_dir_keeps_runs_apart(bucket: Any) -> None:
+    run(bucket, "daily", NOW, prefix="var/backups/mongodb/")
+    assert Catalog(bucket, "mongodb").backups() == []
+    assert len(Catalog(bucket, "mongodb", "var/backups/mongodb/").backups()) == 1
+
+
+def test_a_tampered_manifest_is_reported_not_trusted(bucket: Any) -> None:
+    location = run(bucket, "daily", NOW)
+    data, _ = storage.read_json(bucket, location.manifest_path)  # type: ignore[misc]
+    data["run_id"] = new_run_id(NOW - timedelta(days=1))
+    bucket.blob(location.manifest_path).upload_from_string(storage._encode(data))
+    with pytest.raises(IntegrityError, match="manifest names run"):
+        Catalog(bucket, "mongodb").entries()
+
+
+def test_prune_keeps_the_newest_good_backup_and_grace_protects_runs_in_flight(bucket: Any) -> None:
+    old = [run(bucket, "daily", NOW - timedelta(days=d)) for d in (40, 35)]
+    failed_old = run(bucket, "daily", NOW - timedelta(days=10), status="failed")
+    in_flight = run(bucket, "daily", NOW - timedelta(hours=1), status=None)
+    decisions = prune.plan(
+        Catalog(bucket, "mongodb").entries(), Policy(within=timedelta(days=30)), NOW
+    )
+    by_id = {d.entry.backup_id: d for d in decisions}
+    assert by_id[old[1].run_id].reason == "newest successful backup (always kept)"
+    assert by_id[old[0].run_id].remove
+    assert by_id[failed_old.run_id].remove
+    assert not by_id[in_flight.run_id].remove
+
+    assert prune.execute(bucket, decisions, dry_run=True) == []
+    assert len(Catalog(bucket, "mongodb").entries()) == 4  # a dry run deletes nothing
+
+    removed = prune.execute(bucket, decisions, dry_run=False)
+    assert {e.backup_id for e in removed} == {old[0].run_id, failed_old.run_id}
+    remaining = {e.backup_id for e in Catalog(bucket, "mongodb").entries()}
+    assert remaining == {old[1].run_id, in_flight.run_id}
+    assert not list(bucket.list_blobs(prefix=old[0].directory))
+
+
+def test_an_empty_policy_deletes_nothing(bucket: Any) -> None:
+    runs = [run(bucket, "daily", NOW - timedelta(days=d)) for d in (400, 200)]
+    decisions = prune.plan(Catalog(bucket, "mongodb").entries(), Policy(), NOW)
+    assert not any(d.remove for d in decisions)
+    assert prune.execute(bucket, decisions, dry_run=False) == []
+    assert len(Catalog(bucket, "mongodb").backups()) == len(runs)

@@ -1,0 +1,72 @@
+"""Restore status records and target locks, on fake-gcs-server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shared.errors import ConflictError
+from shared.restore import lock
+from shared.restore.status import StatusStore
+
+NOW = datetime(2025, 3, 25, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def bucket(storage_client: Any, bucket_name: str) -> Any:
+    return storage_client.create_bucket(bucket_name)
+
+
+def test_a_request_is_recorded_once(bucket: Any) -> None:
+    store = StatusStore(bucket, clock=lambda: NOW)
+    record = store.create("drill-1", {"target": "gcs"}, "m-1")
+    assert record.phase == "Accepted"
+    with pytest.raises(ConflictError):
+        store.create("drill-1", {"target": "gcs"}, "m-2")
+
+
+def test_phases_are_kept_with_their_times(bucket: Any) -> None:
+    times = iter([NOW + timedelta(seconds=s) for s in range(10)])
+    store = StatusStore(bucket, clock=lambda: next(times))
+    store.create("r-1", {"target": "mongodb"}, "m")
+    store.set_phase("r-1", "Validating")
+    store.progress("r-1").update(collections_done=3)
+    record = store.set_phase("r-1", "Completed", result={"verified": True})
+    assert [p["phase"] for p in record.data["phases"]] == ["Accepted", "Validating", "Completed"]
+    assert (
+        record.final
+        and record.data["finished"]
+        and record.data["progress"] == {"collections_done": 3}
+    )
+
+
+def test_concurrent_writers_do_not_lose_each_others_changes(bucket: Any) -> None:
+    store = StatusStore(bucket, clock=lambda: NOW)
+    store.create("r-2", {}, "m")
+    stale = store.get("r-2")
+    store.progress("r-2").update(a=1)  # someone else writes in between
+    assert stale is not None
+    store.update("r-2", lambda data: data["progress"].update(b=2))  # retried on the new generation
+    record = store.get("r-2")
+    assert record is not None and record.data["progress"] == {"a": 1, "b": 2}
+
+
+def test_one_restore_per_target_and_the_message_names_the_holder(bucket: Any) -> None:
+    held = lock.acquire(bucket, "mongodb", "first", timedelta(hours=1), NOW)
+    with pytest.raises(ConflictError, match="another mongodb restore is running: request first"):
+        lock.acquire(bucket, "mongodb", "second", timedelta(hours=1), NOW)
+    assert lock.acquire(bucket, "gcs", "second", timedelta(hours=1), NOW)  # other targets are free
+    assert lock.acquire(bucket, "mongodb", "first", timedelta(hours=1), NOW) == held  # redelivery
+    assert not lock.release(bucket, "mongodb", "second")  # not the holder
+    assert lock.release(bucket, "mongodb", "first")
+    assert lock.acquire(bucket, "mongodb", "second", timedelta(hours=1), NOW)
+
+
+def test_a_stale_lock_is_taken_over(bucket: Any) -> None:
+    lock.acquire(bucket, "firestore", "crashed", timedelta(minutes=10), NOW)
+    later = NOW + timedelta(minutes=11)
+    taken = lock.acquire(bucket, "firestore", "next", timedelta(minutes=10), later)
+    assert taken.request_id == "next"
+    assert not lock.release(bucket, "firestore", "crashed")
