@@ -52,7 +52,7 @@ def run(
 
 def test_create_json_commits_once_and_replace_needs_the_generation(bucket: Any) -> None:
     generation = storage.create_json(bucket, "locks/x.json", {"holder": "a"})
-    with pytest.raises(ConflictError, match="gs://.*/locks/x.json: changed concurrently"):
+    with pytest.raises(ConflictError, match=r"gs://.*/locks/x\.json: changed concurrently"):
         storage.create_json(bucket, "locks/x.json", {"holder": "b"})
     newer = storage.replace_json(bucket, "locks/x.json", {"holder": "c"}, generation)
     with pytest.raises(ConflictError):
@@ -63,12 +63,16 @@ def test_create_json_commits_once_and_replace_needs_the_generation(bucket: Any) 
 
 def test_a_failed_streaming_upload_leaves_no_object(bucket: Any) -> None:
     written: list[storage.StoredObject] = []
-    with pytest.raises(RuntimeError, match="source died"):  # noqa: PT012 - the failure is mid-stream
+
+    def fail_midway() -> None:
         with storage.upload_stream(
             bucket, "partial.bin", "application/octet-stream", written
         ) as sink:
             sink.write(b"y" * (storage.UPLOAD_CHUNK_SIZE + 1000))  # one chunk already sent
             raise RuntimeError("source died")
+
+    with pytest.raises(RuntimeError, match="source died"):
+        fail_midway()
     assert written == []
     assert bucket.get_blob("partial.bin") is None
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("package", REPO / "functions" / "package.py")
-assert spec is not None and spec.loader is not None
+assert spec is not None
+assert spec.loader is not None
 package = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(package)
 

@@ -35,11 +35,9 @@ def test_phases_are_kept_with_their_times(bucket: Any) -> None:
     store.progress("r-1").update(collections_done=3)
     record = store.set_phase("r-1", "Completed", result={"verified": True})
     assert [p["phase"] for p in record.data["phases"]] == ["Accepted", "Validating", "Completed"]
-    assert (
-        record.final
-        and record.data["finished"]
-        and record.data["progress"] == {"collections_done": 3}
-    )
+    assert record.final
+    assert record.data["finished"]
+    assert record.data["progress"] == {"collections_done": 3}
 
 
 def test_concurrent_writers_do_not_lose_each_others_changes(bucket: Any) -> None:
@@ -50,7 +48,8 @@ def test_concurrent_writers_do_not_lose_each_others_changes(bucket: Any) -> None
     assert stale is not None
     store.update("r-2", lambda data: data["progress"].update(b=2))  # retried on the new generation
     record = store.get("r-2")
-    assert record is not None and record.data["progress"] == {"a": 1, "b": 2}
+    assert record is not None
+    assert record.data["progress"] == {"a": 1, "b": 2}
 
 
 def test_one_restore_per_target_and_the_message_names_the_holder(bucket: Any) -> None:
