@@ -103,6 +103,9 @@ FIRESTORE_COLLECTION_IDS: Key[tuple[str, ...]] = Key(
 )
 FIRESTORE_RETENTION_DAYS = Key("FIRESTORE_RETENTION_DAYS", s.integer(0), COUNT, default=30)
 FIRESTORE_DATABASE = Key("FIRESTORE_DATABASE", s.text, "a database id", default="(default)")
+FIRESTORE_EXPORT_TIMEOUT_MINUTES = Key(
+    "FIRESTORE_EXPORT_TIMEOUT_MINUTES", s.integer(1), "minutes >= 1", default=720
+)
 
 # --- Cloud Storage -------------------------------------------------------------------------
 GCS_PROJECT_ID = Key("GCS_PROJECT_ID", s.matching(s.PROJECT_ID, "project id"), PROJECT)
@@ -195,6 +198,7 @@ class FirestoreSettings:
     retention_days: int
     database: str
     notify: NotifySettings
+    export_timeout_minutes: int = 720
 
 
 @dataclass(frozen=True)
@@ -291,6 +295,7 @@ def firestore_settings(src: Sources) -> FirestoreSettings:
         retention_days=_or_default(src, FIRESTORE_RETENTION_DAYS),
         database=_or_default(src, FIRESTORE_DATABASE),
         notify=notify_settings(src),
+        export_timeout_minutes=_or_default(src, FIRESTORE_EXPORT_TIMEOUT_MINUTES),
     )
 
 

@@ -1,0 +1,310 @@
+"""Restoring a Firestore export: plan it, refuse it, or start it -- never wait for it.
+
+The guide's forms, as ``dr-restore`` request fields: ``date`` (and ``type``)
+pick the export; ``target_project`` and ``target_database`` say where to
+import (default: the configured project and database); ``collection_ids``
+imports a subset; ``test_mode`` imports into a scratch database that is
+counted against the manifest and deleted; ``dry_run`` only plans.
+
+Safety rules, enforced here whoever calls:
+
+* Only a complete, successful export is imported. A failed, cancelled or
+  still-running export of the requested date is refused, naming the run and
+  why (a partial export cannot be imported).
+* Importing into the production database (the configured project's
+  configured database) requires ``confirm`` equal to that project's id.
+* A collection subset must be collections the export holds, and Firestore
+  imports a subset only from an export of specific collections.
+
+An import overwrites documents that have the same id and leaves every other
+document as it is; every plan and report says so. Starting returns at once
+with the operation recorded (:mod:`shared.firestore.imports`); the completion
+step (:mod:`shared.firestore.finish_restore`) carries it to the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from shared import catalog
+from shared.config import FirestoreSettings
+from shared.errors import BackupNotFound, DRError, RefusedError, RequestError
+from shared.firestore import admin, imports
+from shared.firestore.imports import ImportJob
+from shared.manifest import TIERS, Manifest
+from shared.restoring import RestoreOutcome
+
+if TYPE_CHECKING:
+    from google.cloud.firestore_admin_v1 import FirestoreAdminClient
+    from google.cloud.storage import Bucket
+
+    from shared.restore.status import StatusStore
+
+log = logging.getLogger(__name__)
+
+TARGET = "firestore"
+IMPORT_NOTE = (
+    "A Firestore import overwrites documents that have the same id and leaves every "
+    "other document as it is: documents created after the export are not removed."
+)
+_FIELDS = {
+    "date",
+    "type",
+    "target_project",
+    "target_database",
+    "collection_ids",
+    "test_mode",
+    "dry_run",
+    "confirm",
+    "request_id",
+}
+
+
+@dataclass(frozen=True)
+class FirestoreRestore:
+    """A validated Firestore restore request (the dispatcher's schema has checked the forms)."""
+
+    day: date | None = None
+    tier: str | None = None
+    target_project: str | None = None
+    target_database: str | None = None
+    collection_ids: tuple[str, ...] = ()
+    test_mode: bool = False
+    dry_run: bool = False
+    confirm: str | None = None
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any]) -> FirestoreRestore:
+        unknown = sorted(set(fields) - _FIELDS)
+        if unknown:
+            raise RequestError(f"unknown field(s) for a firestore restore: {', '.join(unknown)}")
+        tier = fields.get("type")
+        if tier is not None and tier not in TIERS:
+            raise RequestError(f"type {tier!r} is not one of {', '.join(TIERS)}")
+        try:
+            day = date.fromisoformat(fields["date"]) if fields.get("date") else None
+        except (TypeError, ValueError):
+            raise RequestError(f"date {fields['date']!r} is not a date YYYY-MM-DD") from None
+        request = cls(
+            day,
+            tier,
+            fields.get("target_project"),
+            fields.get("target_database"),
+            tuple(fields.get("collection_ids") or ()),
+            bool(fields.get("test_mode")),
+            bool(fields.get("dry_run")),
+            fields.get("confirm"),
+        )
+        if request.test_mode and request.target_database:
+            raise RequestError(
+                "test_mode imports into a scratch database it creates and deletes; "
+                "it cannot be combined with target_database"
+            )
+        return request
+
+
+@dataclass(frozen=True)
+class RestoreStarted:
+    """An import under way: the completion step finishes it, sets the status and notifies."""
+
+    request_id: str
+    mode: str
+    backup: str
+    destination: str
+    step: str
+    operation: str
+
+
+def resolve(
+    bucket: Bucket, day: date | None, tier: str | None
+) -> tuple[catalog.CatalogEntry, Manifest]:
+    """The export to import; a clear refusal when that date has only unusable runs."""
+    exports = catalog.Catalog(bucket, TARGET)
+    try:
+        entry = exports.resolve(day, tier)
+    except BackupNotFound as exc:
+        unusable = [e for e in exports.entries(tier) if day and e.time.date() == day and not e.ok]
+        if not unusable:
+            raise
+        reasons = "; ".join(
+            f"run {e.backup_id} is incomplete (its export is still running or never finished)"
+            if e.manifest is None
+            else f"run {e.backup_id} failed: {e.manifest.error}"
+            for e in unusable
+        )
+        raise BackupNotFound(
+            f"{exc}. The export(s) of {day} cannot be imported: {reasons}"
+        ) from None
+    assert entry.manifest is not None
+    return entry, entry.manifest
+
+
+def start_restore(
+    fields: Mapping[str, Any],
+    *,
+    settings: FirestoreSettings,
+    store: StatusStore,
+    request_id: str,
+    bucket: Bucket,
+    client: FirestoreAdminClient,
+    now: datetime,
+) -> RestoreOutcome | RestoreStarted:
+    """Plan (``dry_run``: returns the plan) or start the import (returns once it is started)."""
+    request = FirestoreRestore.from_fields(fields)
+    _, manifest = resolve(bucket, request.day, request.tier)
+    backup = f"gs://{bucket.name}/{manifest.location.manifest_path}"
+    exported = tuple(manifest.source.get("collection_ids") or ())
+    _check_subset(request.collection_ids, exported, manifest)
+    project = request.target_project or settings.project_id
+    production = (
+        project == settings.project_id
+        and not request.test_mode
+        and (request.target_database or settings.database) == settings.database
+    )
+    source = admin.require_database(
+        client,
+        admin.database_name(settings.project_id, settings.database),
+        "it is the configured FIRESTORE_DATABASE",
+    )
+    database = (
+        f"dr-test-{now:%Y%m%d%H%M}-{secrets.token_hex(2)}"
+        if request.test_mode
+        else request.target_database or settings.database
+    )
+    job = _job(request_id, request, manifest, backup, project, database, source.location, now)
+    plan = _plan(job, manifest, production and request.confirm != settings.project_id)
+    if request.dry_run:
+        return RestoreOutcome(
+            TARGET,
+            "plan",
+            backup,
+            job.database_name,
+            None,
+            counts=dict(job.expected),
+            notes=_notes(manifest),
+            plan=plan,
+        )
+    if production and request.confirm != settings.project_id:
+        raise RefusedError(
+            f"importing into the production database {job.database_name} overwrites its "
+            f'documents with the export\'s; send "confirm": "{settings.project_id}" to go '
+            "ahead, or use test_mode or another target_database"
+        )
+    if not request.test_mode:
+        admin.require_database(
+            client,
+            job.database_name,
+            "create it first (gcloud firestore databases create) or choose another target_database",
+        )
+    generation = imports.create(store.bucket, job)
+    try:
+        operation = (
+            admin.create_database(client, project, database, source.location)
+            if request.test_mode
+            else admin.start_import(
+                client, job.database_name, job.input_uri_prefix, job.collection_ids
+            )
+        )
+    except DRError:
+        imports.remove(store.bucket, request_id)
+        raise
+    try:
+        job, _ = imports.update(store.bucket, job, generation, operation=operation)
+    except DRError as exc:  # it runs: the completion step finds it (or re-issues the step)
+        log.warning("%s started, but its name was not recorded (%s)", operation, exc)
+    store.progress(request_id).phase(
+        "InProgress",
+        step=job.step,
+        operation=operation,
+        destination=job.database_name,
+        backup=backup,
+    )
+    log.info(
+        "firestore %s of %s into %s started: %s", job.mode, backup, job.database_name, operation
+    )
+    return RestoreStarted(request_id, job.mode, backup, job.database_name, job.step, operation)
+
+
+def _check_subset(wanted: tuple[str, ...], exported: tuple[str, ...], manifest: Manifest) -> None:
+    if not wanted:
+        return
+    if not exported:
+        raise RequestError(
+            "this export holds all collections, and Firestore imports specific collections only "
+            "from an export of specific collections (FIRESTORE_COLLECTION_IDS): omit "
+            "collection_ids to import the whole export"
+        )
+    missing = sorted(set(wanted) - set(exported))
+    if missing:
+        raise RequestError(
+            f"collection_ids {', '.join(missing)} are not in export "
+            f"{manifest.location.run_id}, which holds {', '.join(exported)}"
+        )
+
+
+def _job(
+    request_id: str,
+    request: FirestoreRestore,
+    manifest: Manifest,
+    backup: str,
+    project: str,
+    database: str,
+    location: str,
+    now: datetime,
+) -> ImportJob:
+    wanted = request.collection_ids
+    expected = {c: n for c, n in manifest.counts.items() if not wanted or c in wanted}
+    total = manifest.details.get("progress_documents")
+    return ImportJob(
+        request_id=request_id,
+        mode="test" if request.test_mode else "restore",
+        backup=backup,
+        input_uri_prefix=str(manifest.source["output_uri_prefix"]),
+        project=project,
+        database=database,
+        location=location,
+        collection_ids=wanted,
+        expected=expected,
+        expected_documents=sum(expected.values())
+        if expected
+        else (None if wanted or total is None else int(total)),
+        step="create_database" if request.test_mode else "import",
+        started=now,
+        step_started=now,
+    )
+
+
+def _notes(manifest: Manifest) -> tuple[str, ...]:
+    consistency = manifest.source.get("consistency")
+    return (IMPORT_NOTE, *([f"The export is a {consistency}."] if consistency else []))
+
+
+def _plan(job: ImportJob, manifest: Manifest, needs_confirm: bool) -> tuple[str, ...]:
+    groups = ", ".join(f"{c} ({n})" for c, n in sorted(job.expected.items())) or "as exported"
+    lines = [
+        f"export {manifest.location.run_id} ({manifest.location.tier}, "
+        f"{manifest.started:%Y-%m-%d %H:%M} UTC): {job.input_uri_prefix}",
+        f"collection groups: {groups}",
+    ]
+    if job.mode == "test":
+        lines.append(
+            f"create scratch database {job.database_name} in {job.location}, import "
+            "there, count documents per collection group against the manifest, "
+            "then delete it"
+        )
+    else:
+        lines.append(
+            f"import into {job.database_name}: same-id documents are overwritten, "
+            "others are left as they are"
+        )
+    if needs_confirm:
+        lines.append(
+            f"this is the production database: the request needs "
+            f'"confirm": "{job.database_name.split("/")[1]}"'
+        )
+    return tuple(lines)

@@ -1,0 +1,293 @@
+"""Firestore restores end to end: started by one call, carried to the end by the completion step.
+
+Exports and imports run on the real Firestore emulator through the Admin API
+stand-in; status records live in a real state bucket; the restore ends through
+the shared lifecycle (final phase, lock, one notification to a real receiver).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shared.errors import BackupNotFound, PermissionDenied, RefusedError, RequestError
+from shared.firestore import admin, complete, imports, restore, verify
+from shared.firestore.export import start_export
+from shared.firestore.finish_restore import complete_restores
+from shared.manifest import Manifest
+from shared.restore.status import StatusStore
+from shared.restoring import RestoreOutcome
+from tests import firestoredata
+from tests.firestorestack import (
+    BROKEN_DB,
+    DENIED_PROJECT,
+    PLAIN_DB,
+    TIMEOUT,
+    Webhook,
+    data_client,
+    runs,
+    seed,
+    settings_for,
+    wait_done,
+    wait_until,
+)
+
+pytest_plugins = ["tests.firestore_fixtures"]
+
+
+def export_now(settings: Any, bucket: Any, client: Any, now: datetime | None = None) -> Manifest:
+    started = start_export(
+        settings, "daily", bucket=bucket, client=client, now=now or datetime.now(UTC)
+    )
+    assert started.operation is not None
+    wait_done(client, started.operation)
+    complete.complete_exports(
+        settings, bucket=bucket, client=client, now=datetime.now(UTC), timeout=TIMEOUT
+    )
+    manifest: Manifest | None = next(
+        e.manifest for e in runs(bucket) if e.backup_id == started.location.run_id
+    )
+    assert manifest is not None
+    return manifest
+
+
+class Restorer:
+    """Plays the dispatcher: creates the status record, starts, then runs the completion step."""
+
+    def __init__(self, settings: Any, state: Any, bucket: Any, client: Any) -> None:
+        self.settings, self.store = settings, StatusStore(state)
+        self.bucket, self.client = bucket, client
+        self.count = 0
+
+    def start(self, **fields: Any) -> tuple[str, RestoreOutcome | restore.RestoreStarted]:
+        self.count += 1
+        request_id = f"req-{self.count}"
+        fields.setdefault("date", datetime.now(UTC).date().isoformat())
+        self.store.create(request_id, {"target": "firestore", **fields}, f"msg-{self.count}")
+        return request_id, restore.start_restore(
+            fields,
+            settings=self.settings,
+            store=self.store,
+            request_id=request_id,
+            bucket=self.bucket,
+            client=self.client,
+            now=datetime.now(UTC),
+        )
+
+    def finish(self, request_id: str) -> dict[str, Any]:
+        def ended() -> bool:
+            complete_restores(
+                self.settings,
+                store=self.store,
+                client=self.client,
+                now=datetime.now(UTC),
+                timeout=TIMEOUT,
+            )
+            record = self.store.get(request_id)
+            return record is not None and record.final
+
+        wait_until(ended, what=f"restore {request_id}")
+        record = self.store.get(request_id)
+        assert record is not None
+        return dict(record.data)
+
+
+@pytest.fixture
+def seeded(fs_env: dict[str, str], firestore_emulator: Any, devstack: Any) -> Any:
+    seed(firestore_emulator, devstack.project, "(default)")
+    return data_client(devstack.project)
+
+
+@pytest.fixture
+def restorer(
+    seeded: Any,
+    devstack: Any,
+    backup_bucket: Any,
+    state_bucket: Any,
+    admin_client: Any,
+    webhook: Webhook,
+) -> Restorer:
+    settings = settings_for(devstack.project, backup_bucket.name, webhook)
+    return Restorer(settings, state_bucket, backup_bucket, admin_client)
+
+
+def test_test_mode_imports_into_a_scratch_database_counts_it_and_deletes_it(
+    restorer: Restorer, webhook: Webhook, devstack: Any
+) -> None:
+    """Must show: export -> test restore -> counts verified -> scratch database gone."""
+    manifest = export_now(restorer.settings, restorer.bucket, restorer.client)
+    request_id, started = restorer.start(test_mode=True)
+    assert isinstance(started, restore.RestoreStarted)
+    assert started.step == "create_database"
+    scratch = started.destination
+
+    status = restorer.finish(request_id)
+
+    assert status["phase"] == "Completed", status
+    result = status["result"]
+    assert result["mode"] == "test"
+    assert result["verified"] is True
+    assert result["counts"] == firestoredata.EXPECTED_COUNTS == dict(manifest.counts)
+    assert result["details"]["scratch_database_deleted"] is True
+    assert admin.get_database(restorer.client, scratch) is None
+    assert list(data_client(devstack.project, scratch.rsplit("/", 1)[1]).collections()) == []
+    assert [p["phase"] for p in status["phases"]][-3:] == ["InProgress", "Verifying", "Completed"]
+    assert imports.in_flight(restorer.store.bucket) == []
+    test_reports = [r for r in webhook.received() if r["operation"] == "test restore"]
+    assert [r["status"] for r in test_reports] == ["succeeded"]
+
+
+def test_a_restore_into_another_database_gives_back_the_same_documents(
+    restorer: Restorer, seeded: Any, devstack: Any
+) -> None:
+    export_now(restorer.settings, restorer.bucket, restorer.client)
+    operation = admin.create_database(restorer.client, devstack.project, "restored-copy", "nam5")
+    wait_done(restorer.client, operation)
+    try:
+        request_id, _ = restorer.start(target_database="restored-copy")
+        status = restorer.finish(request_id)
+        assert status["phase"] == "Completed"
+        assert status["result"]["verified"] is True
+        assert restore.IMPORT_NOTE in status["result"]["notes"]
+        copy = data_client(devstack.project, "restored-copy")
+        assert firestoredata.snapshot(copy) == firestoredata.snapshot(seeded)
+    finally:
+        admin.delete_database(
+            restorer.client, admin.database_name(devstack.project, "restored-copy")
+        )
+
+
+def test_importing_into_production_needs_confirmation_and_leaves_other_documents(
+    restorer: Restorer, seeded: Any, devstack: Any
+) -> None:
+    export_now(restorer.settings, restorer.bucket, restorer.client)
+    seeded.document("users/user-000").update({"email": "changed@example.com"})
+    seeded.document("users/new-user").set({"email": "new@example.com"})
+
+    with pytest.raises(RefusedError, match=f'"confirm": "{devstack.project}"'):
+        restorer.start()
+    request_id, _ = restorer.start(confirm=devstack.project)
+    status = restorer.finish(request_id)
+
+    assert status["phase"] == "Completed"
+    assert status["result"]["verified"] is True
+    assert seeded.document("users/user-000").get().get("email") == "user0@example.com"
+    assert seeded.document("users/new-user").get().exists  # an import leaves other documents
+    assert status["result"]["counts"]["users"] == firestoredata.USERS + 1
+
+
+def test_a_dry_run_plans_and_says_what_an_import_does(restorer: Restorer) -> None:
+    export_now(restorer.settings, restorer.bucket, restorer.client)
+    _, plan = restorer.start(dry_run=True)
+    assert isinstance(plan, RestoreOutcome)
+    assert plan.mode == "plan"
+    assert plan.verified is None
+    assert restore.IMPORT_NOTE in plan.notes
+    assert any("needs" in line and "confirm" in line for line in plan.plan)
+    assert imports.in_flight(restorer.store.bucket) == []
+
+
+def test_missing_failed_and_unfinished_exports_are_refused(
+    restorer: Restorer, devstack: Any, backup_bucket: Any, admin_client: Any
+) -> None:
+    with pytest.raises(BackupNotFound, match="there are no backups at all"):
+        restorer.start(date="2025-03-25")
+    broken = settings_for(devstack.project, backup_bucket.name, FIRESTORE_DATABASE=BROKEN_DB)
+    failed = start_export(
+        broken,
+        "daily",
+        bucket=backup_bucket,
+        client=admin_client,
+        now=datetime.now(UTC) - timedelta(days=1),
+    )
+    assert failed.operation is not None
+    wait_done(admin_client, failed.operation)
+    complete.complete_exports(
+        broken, bucket=backup_bucket, client=admin_client, now=datetime.now(UTC), timeout=TIMEOUT
+    )
+    day = failed.location.started.date().isoformat()
+    with pytest.raises(
+        BackupNotFound,
+        match=f"run {failed.location.run_id} failed: the export "
+        "failed .* a partial export cannot be imported",
+    ):
+        restorer.start(date=day, test_mode=True)
+
+
+def test_collection_subsets(restorer: Restorer, devstack: Any) -> None:
+    earlier = datetime.now(UTC) - timedelta(seconds=5)  # so the subset export is the newest
+    export_now(restorer.settings, restorer.bucket, restorer.client, now=earlier)
+    with pytest.raises(RequestError, match="only from an export of specific collections"):
+        restorer.start(test_mode=True, collection_ids=["users"])
+
+    subset = settings_for(
+        devstack.project, restorer.bucket.name, FIRESTORE_COLLECTION_IDS="users,items"
+    )
+    export_now(subset, restorer.bucket, restorer.client)
+    with pytest.raises(RequestError, match=r"orders are not in export .* holds users, items"):
+        restorer.start(test_mode=True, collection_ids=["orders"])
+    request_id, _ = restorer.start(test_mode=True, collection_ids=["users"])
+    status = restorer.finish(request_id)
+    assert status["phase"] == "Completed"
+    assert status["result"]["counts"] == {"users": 6}
+
+
+def test_permission_denied_on_the_target_project_is_a_clear_error(restorer: Restorer) -> None:
+    export_now(restorer.settings, restorer.bucket, restorer.client)
+    with pytest.raises(PermissionDenied, match=f"projects/{DENIED_PROJECT}/databases"):
+        restorer.start(target_project=DENIED_PROJECT)
+    assert imports.in_flight(restorer.store.bucket) == []
+
+
+def test_a_failed_import_fails_the_request(restorer: Restorer, webhook: Webhook) -> None:
+    export_now(restorer.settings, restorer.bucket, restorer.client)
+    request_id, _ = restorer.start(target_database=BROKEN_DB)
+    status = restorer.finish(request_id)
+    assert status["phase"] == "Failed"
+    assert "the import failed" in status["errors"][-1]
+    assert [r["status"] for r in webhook.received() if r["operation"] == "restore"] == ["failed"]
+
+
+def test_a_restore_whose_starter_died_is_resumed(restorer: Restorer, seeded: Any) -> None:
+    """Killed after starting the import (found by listing) or before (re-issued)."""
+    manifest = export_now(restorer.settings, restorer.bucket, restorer.client)
+    request_id, started = restorer.start(confirm=restorer.settings.project_id)
+    assert isinstance(started, restore.RestoreStarted)
+    job, generation = imports.read(restorer.store.bucket, request_id) or pytest.fail("no record")
+    imports.update(restorer.store.bucket, job, generation, operation=None)
+    assert restorer.finish(request_id)["phase"] == "Completed"
+    record = restorer.store.get(request_id)
+    assert record is not None
+    assert record.data["result"]["details"]["operation"] == started.operation
+
+    restorer.store.create("req-lost", {"target": "firestore"}, "msg-lost")
+    lost = dataclasses.replace(  # into another database, as the lock keeps restores apart
+        job,
+        request_id="req-lost",
+        operation=None,
+        database=PLAIN_DB,
+        input_uri_prefix=str(manifest.source["output_uri_prefix"]),
+        step_started=datetime.now(UTC) - timedelta(hours=1),
+    )
+    imports.create(restorer.store.bucket, lost)
+    status = restorer.finish("req-lost")
+    assert status["phase"] == "Completed"
+    assert status["result"]["details"]["operation"] not in (None, started.operation)
+
+
+def test_an_export_can_be_verified_in_place_without_importing(restorer: Restorer) -> None:
+    manifest = export_now(restorer.settings, restorer.bucket, restorer.client)
+    check = verify.check_backup(restorer.bucket, manifest.started.date(), "daily")
+    assert check.verified
+    assert dict(check.counts) == firestoredata.EXPECTED_COUNTS
+
+    blob = restorer.bucket.blob(manifest.location.path("export/all_namespaces/all_kinds/output-0"))
+    data = bytearray(blob.download_as_bytes())
+    data[100] ^= 0xFF
+    blob.upload_from_string(bytes(data))
+    check = verify.check_export(restorer.bucket, manifest)
+    assert not check.verified
+    assert "checksum mismatch" in check.problems[0]
