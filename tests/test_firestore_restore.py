@@ -67,6 +67,8 @@ class Restorer:
         request_id = f"req-{self.count}"
         fields.setdefault("date", datetime.now(UTC).date().isoformat())
         self.store.create(request_id, {"target": "firestore", **fields}, f"msg-{self.count}")
+        if not fields.get("dry_run"):
+            self.store.set_phase(request_id, "InProgress")
         return request_id, restore.start_restore(
             fields,
             settings=self.settings,

@@ -217,8 +217,7 @@ def start_restore(
         job, _ = imports.update(store.bucket, job, generation, operation=operation)
     except DRError as exc:  # it runs: the completion step finds it (or re-issues the step)
         log.warning("%s started, but its name was not recorded (%s)", operation, exc)
-    store.progress(request_id).phase(
-        "InProgress",
+    store.progress(request_id).update(
         step=job.step,
         operation=operation,
         destination=job.database_name,

@@ -22,8 +22,8 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from datetime import timedelta
+from typing import Any, Protocol
 
 from shared.config import RestoreSettings
 from shared.errors import ConflictError, DRError, RequestError
@@ -32,9 +32,6 @@ from shared.restore import lifecycle, lock, schema
 from shared.restore.schema import RestoreRequest
 from shared.restore.status import StatusRecord, StatusStore
 from shared.restoring import Progress, RestoreOutcome
-
-if TYPE_CHECKING:
-    from google.cloud.storage import Bucket
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +69,10 @@ def request_id_of(body: Mapping[str, Any] | None, message: PubSubMessage) -> str
 def dispatch(
     message: PubSubMessage,
     settings: RestoreSettings,
-    bucket: Bucket,
+    store: StatusStore,
     targets: Mapping[str, Callable[[], TargetRestore]],
-    clock: Callable[[], datetime],
 ) -> StatusRecord:
-    store = StatusStore(bucket, clock)
+    """Handle one ``dr-restore`` message; returns the request's status record."""
     body: Mapping[str, Any] | None = None
     parse_error: RequestError | None = None
     try:
@@ -102,7 +98,7 @@ def dispatch(
     try:
         if parse_error is not None:
             raise parse_error
-        return _run(store, settings, request_id, body or {}, targets, clock)
+        return _run(store, settings, request_id, body or {}, targets)
     except DRError as exc:
         return lifecycle.fail(store, request_id, target, exc, settings.notify)
 
@@ -113,7 +109,6 @@ def _run(
     request_id: str,
     body: Mapping[str, Any],
     targets: Mapping[str, Callable[[], TargetRestore]],
-    clock: Callable[[], datetime],
 ) -> StatusRecord:
     store.set_phase(request_id, "Validating")
     request = schema.validate(body)
@@ -131,7 +126,7 @@ def _run(
         request.target,
         request_id,
         timedelta(minutes=settings.lock_ttl_minutes),
-        clock(),
+        store.clock(),
     )
     store.set_phase(
         request_id, "InProgress", backup=backup, mode="test" if request.test_mode else "restore"

@@ -1,0 +1,92 @@
+"""The three targets as the dispatcher sees them: check, name production, plan, start.
+
+Each adapter loads its target's settings when it is built (at call time, in
+the function that handles the request) and delegates to the target's own
+restore library, which enforces the same safety rules again: the dispatcher
+is a convenience in front of the libraries, not their only guard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from shared import clients, config
+from shared.restore.schema import RestoreRequest
+from shared.restoring import Progress, RestoreOutcome
+
+if TYPE_CHECKING:
+    from google.cloud.storage import Bucket
+
+    from shared.restore.dispatch import TargetRestore
+    from shared.restore.status import StatusStore
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class FirestoreTarget:
+    """Imports run asynchronously; the completion step ends them (see :mod:`shared.firestore`)."""
+
+    def __init__(self, store: StatusStore, clock: Clock = _utc_now) -> None:
+        self.settings = config.firestore_settings(config.sources(secrets=clients.secret_access()))
+        self.bucket: Bucket = clients.storage_client(self.settings.project_id).bucket(
+            self.settings.bucket
+        )
+        self.client = clients.firestore_admin_client()
+        self.store = store
+        self.clock = clock
+
+    def check(self, request: RestoreRequest) -> str:
+        from shared.firestore.restore import resolve
+
+        entry, _ = resolve(self.bucket, request.day, request.get("type"))
+        return f"gs://{self.bucket.name}/{entry.location.manifest_path}"
+
+    def production_name(self, request: RestoreRequest) -> str | None:
+        if request.test_mode:
+            return None
+        project = request.get("target_project", self.settings.project_id)
+        database = request.get("target_database", self.settings.database)
+        same = project == self.settings.project_id and database == self.settings.database
+        return self.settings.project_id if same else None
+
+    def plan(self, request: RestoreRequest) -> RestoreOutcome:
+        outcome = self._start(request, {**request.fields, "dry_run": True}, "plan")
+        if outcome is None:  # a dry run never starts anything
+            raise AssertionError("a Firestore dry run started an import")
+        return outcome
+
+    def start(
+        self, request: RestoreRequest, request_id: str, progress: Progress
+    ) -> RestoreOutcome | None:
+        return self._start(request, dict(request.fields), request_id)
+
+    def _start(
+        self, request: RestoreRequest, fields: Mapping[str, object], request_id: str
+    ) -> RestoreOutcome | None:
+        from shared.firestore.restore import start_restore
+
+        result = start_restore(
+            fields,
+            settings=self.settings,
+            store=self.store,
+            request_id=request_id,
+            bucket=self.bucket,
+            client=self.client,
+            now=self.clock(),
+        )
+        return result if isinstance(result, RestoreOutcome) else None
+
+
+def registry(
+    store: StatusStore, clock: Clock = _utc_now
+) -> Mapping[str, Callable[[], TargetRestore]]:
+    """Adapter factories by target name; each is built only when a request needs it."""
+    return {
+        "firestore": lambda: FirestoreTarget(store, clock),
+    }
