@@ -13,9 +13,15 @@ from __future__ import annotations
 
 
 class DRError(Exception):
-    """Base class: a failure with an operator-readable message and an exit code."""
+    """Base class: a failure with an operator-readable message and an exit code.
+
+    ``retryable`` marks failures that may pass if the same work is tried again
+    later (a server that was unreachable); everything else fails the same way
+    on every attempt, so retrying only delays the report.
+    """
 
     exit_code = 1
+    retryable = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -77,6 +83,7 @@ class SourceUnavailable(DRError):
     """A server or service could not be reached (network, DNS, timeout)."""
 
     exit_code = 69  # EX_UNAVAILABLE
+    retryable = True
 
 
 class PermissionDenied(DRError):

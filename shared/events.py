@@ -4,13 +4,14 @@ Every function is triggered by Pub/Sub: Cloud Scheduler publishes the backup
 messages, operators publish restore requests. :func:`serve` is the one place
 that decides what a handler's outcome means for Pub/Sub:
 
-* success, or a :class:`~shared.errors.DRError` (bad message, missing backup,
-  failed check): the error is logged at ERROR and the message is acknowledged.
-  Redelivering a malformed message or a refused restore cannot succeed later,
-  and the target code has already reported and notified.
-* any other exception (a bug, a crash): it propagates, the function fails and
-  Pub/Sub redelivers; after the subscription's maximum attempts the message
-  goes to the dead-letter topic.
+* success, or a :class:`~shared.errors.DRError` that is not retryable (bad
+  message, missing backup, failed check): the error is logged at ERROR and the
+  message is acknowledged. Redelivering a malformed message or a refused
+  restore cannot succeed later, and the target code has already reported.
+* a retryable :class:`~shared.errors.DRError` (a server was unreachable) or
+  any other exception (a bug, a crash): it propagates, the function fails and
+  Pub/Sub redelivers with backoff; after the subscription's maximum attempts
+  the message goes to the dead-letter topic.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ class PubSubMessage:
     message_id: str
     attributes: Mapping[str, str] = field(default_factory=dict)
     publish_time: str | None = None
-    delivery_attempt: int | None = None
 
     def json(self) -> dict[str, Any]:
         """The body as a JSON object; a :class:`RequestError` saying what is wrong otherwise."""
@@ -73,15 +73,11 @@ def pubsub_message(event_data: Any, event_id: str = "") -> PubSubMessage:
         data = base64.b64decode(raw, validate=True) if raw else b""
     except (binascii.Error, TypeError, ValueError):
         raise RequestError("Pub/Sub message data is not valid base64") from None
-    attempt = event_data.get("deliveryAttempt")
     return PubSubMessage(
         data=data,
         message_id=str(message.get("messageId") or message.get("message_id") or event_id),
         attributes={str(k): str(v) for k, v in (message.get("attributes") or {}).items()},
         publish_time=message.get("publishTime") or message.get("publish_time"),
-        delivery_attempt=int(attempt)
-        if isinstance(attempt, int | str) and str(attempt).isdigit()
-        else None,
     )
 
 
@@ -96,6 +92,9 @@ def serve(cloud_event: Any, target: str, handler: Callable[[PubSubMessage], obje
             message = pubsub_message(getattr(cloud_event, "data", None), event_id)
             handler(message)
         except DRError as exc:
+            if exc.retryable:
+                log.warning("%s: %s (will be retried)", type(exc).__name__, exc)
+                raise
             log.error(
                 "%s: %s",
                 type(exc).__name__,

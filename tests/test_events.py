@@ -92,3 +92,13 @@ def test_serve_lets_crashes_propagate_so_pubsub_redelivers() -> None:
 
     with pytest.raises(ZeroDivisionError):
         serve(event("scheduler_daily_push.json"), "gcs", handler)
+
+
+def test_serve_lets_retryable_errors_propagate_so_pubsub_retries_later() -> None:
+    from shared.errors import SourceUnavailable
+
+    def handler(message: PubSubMessage) -> None:
+        raise SourceUnavailable("Cloud Storage unreachable")
+
+    with pytest.raises(SourceUnavailable):
+        serve(event("scheduler_daily_push.json"), "gcs", handler)

@@ -1,0 +1,278 @@
+"""Turn a run whose shards have all reported into a backup: snapshot, checks, manifest, report.
+
+Whoever completes the last piece (the last shard's worker, or the lister when
+shards finished before it wrote the plan) finalizes. Two finalizers may race;
+both write the same snapshot files (their content follows from immutable
+shard results), and the manifest is created once, so exactly one commits, and
+only that one applies retention and sends the run's one report.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from shared import catalog, storage
+from shared.errors import ConflictError, DRError, IntegrityError
+from shared.gcs import critical, sweep
+from shared.gcs.context import GcsContext
+from shared.gcs.run import (
+    PLAN_NAME,
+    Plan,
+    ShardResult,
+    done_path,
+    done_prefix,
+    snapshot_path,
+)  # fmt: skip
+from shared.gcs.snapshot import JSONL, ObjectEntry, write_lines
+from shared.manifest import Artifact, Manifest, RunLocation
+from shared.notify import RunReport
+
+log = logging.getLogger(__name__)
+
+LISTED_NAMES = 20  # objects named per category in a manifest or report; counts cover the rest
+
+
+@dataclass
+class BucketSummary:
+    """One source bucket's share of the run, gathered while its snapshot is written."""
+
+    objects: int = 0
+    bytes: int = 0
+    copied: int = 0
+    reused: int = 0
+    existing: int = 0
+    vanished: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    wanted: dict[str, ObjectEntry] = field(default_factory=dict)
+
+    def add(self, bucket: str, result: ShardResult, wanted: set[str]) -> None:
+        self.objects += len(result.entries)
+        self.bytes += sum(entry.size for entry in result.entries)
+        self.copied += result.copied
+        self.reused += result.reused
+        self.existing += result.existing
+        self.vanished += [f"gs://{bucket}/{name}" for name in result.vanished]
+        self.changed += [f"gs://{bucket}/{name}" for name in result.changed]
+        self.failed += [f"gs://{bucket}/{name}: {error}" for name, error in result.failed]
+        self.wanted.update({e.name: e for e in result.entries if e.name in wanted})
+
+
+def read_manifest(ctx: GcsContext, location: RunLocation) -> Manifest | None:
+    found = storage.read_json(ctx.backup_bucket(), location.manifest_path)
+    if found is None:
+        return None
+    return Manifest.from_json(
+        found[0], f"gs://{ctx.settings.backup_bucket}/{location.manifest_path}"
+    )
+
+
+def finalize_if_complete(ctx: GcsContext, location: RunLocation) -> Manifest | None:
+    """The run's manifest, writing it if every shard has reported; ``None`` while in flight."""
+    existing = read_manifest(ctx, location)
+    if existing is not None:
+        return existing
+    backup = ctx.backup_bucket()
+    found = storage.read_json(backup, location.path(PLAN_NAME))
+    if found is None:
+        return None  # still listing: the lister finalizes after writing the plan
+    plan = Plan.from_json(found[0], f"gs://{backup.name}/{location.path(PLAN_NAME)}")
+    with storage.translate_errors(f"listing gs://{backup.name}/{done_prefix(location)}"):
+        reported = sum(
+            1
+            for _ in ctx.client().list_blobs(
+                backup,
+                prefix=done_prefix(location),
+                fields="items(name),nextPageToken",
+                retry=storage.retry_policy(),
+            )
+        )
+    if reported < plan.total:
+        log.info("run %s: %d of %d shards reported", location.run_id, reported, plan.total)
+        return None
+    return _finalize(ctx, location, plan)
+
+
+def _finalize(ctx: GcsContext, location: RunLocation, plan: Plan) -> Manifest:
+    buckets = tuple(plan.shards)
+    artifacts, summaries = [], {}
+    try:
+        files = critical.parse_all(plan.critical, buckets)
+        for bucket, shards in plan.shards.items():
+            wanted = critical.wanted(files, bucket, buckets)
+            artifact, summaries[bucket] = _write_snapshot(ctx, location, bucket, shards, wanted)
+            artifacts.append(artifact)
+        verified, problems = critical.check(
+            ctx.client(),
+            ctx.backup_bucket(),
+            files,
+            buckets,
+            {bucket: summary.wanted for bucket, summary in summaries.items()},
+        )
+    except DRError as exc:
+        return record_failure(ctx, location, plan.started, f"finalizing failed: {exc}")
+    failed = [line for summary in summaries.values() for line in summary.failed]
+    errors = []
+    if failed:
+        errors.append(
+            f"{len(failed)} object(s) could not be copied: {'; '.join(failed[:LISTED_NAMES])}"
+        )
+    if problems:
+        errors.append(f"critical files missing or different: {'; '.join(problems)}")
+    details = {
+        "base_run": plan.base,
+        "buckets": {
+            bucket: {
+                "objects": s.objects,
+                "bytes": s.bytes,
+                "copied": s.copied + s.existing,
+                "reused": s.reused,
+                "shards": plan.shards[bucket],
+                "snapshot": snapshot_path(location, bucket),
+            }
+            for bucket, s in summaries.items()
+        },
+        "critical": {"verified": verified, "problems": problems},
+        "failed": failed[:LISTED_NAMES],
+        "vanished": [n for s in summaries.values() for n in s.vanished][:LISTED_NAMES],
+        "changed": [n for s in summaries.values() for n in s.changed][:LISTED_NAMES],
+    }
+    manifest = Manifest(
+        location=location,
+        status="failed" if errors else "succeeded",
+        started=plan.started,
+        finished=ctx.clock(),
+        source={"project": ctx.settings.project_id, "buckets": list(buckets)},
+        artifacts=tuple(artifacts),
+        counts=_counts(plan, summaries),
+        error=" | ".join(errors) or None,
+        details=details,
+    )
+    return _commit(ctx, manifest)
+
+
+def _counts(plan: Plan, summaries: dict[str, BucketSummary]) -> dict[str, int]:
+    parts = summaries.values()
+    return {
+        "objects": sum(s.objects for s in parts),
+        "bytes": sum(s.bytes for s in parts),
+        "copied": sum(s.copied + s.existing for s in parts),
+        "reused": sum(s.reused for s in parts),
+        "vanished": sum(len(s.vanished) for s in parts),
+        "changed": sum(len(s.changed) for s in parts),
+        "failed": sum(len(s.failed) for s in parts),
+        "shards": plan.total,
+        "buckets": len(plan.shards),
+    }
+
+
+def _write_snapshot(
+    ctx: GcsContext, location: RunLocation, bucket: str, shards: int, wanted: set[str]
+) -> tuple[Artifact, BucketSummary]:
+    """Write ``snapshot/<bucket>.jsonl`` from the shard results, in shard (= name) order.
+
+    If another finalizer wrote it first (the create fails), its content must
+    equal what we would write, since both come from the same immutable shard
+    results; that is checked by size and CRC32C rather than assumed.
+    """
+    backup = ctx.backup_bucket()
+    path = snapshot_path(location, bucket)
+    stored: list[storage.StoredObject] = []
+    try:
+        with storage.upload_stream(backup, path, JSONL, stored) as sink:
+            summary = _stream_results(ctx, location, bucket, shards, wanted, sink.write)
+        return Artifact(path, stored[0].size, stored[0].sha256, stored[0].crc32c), summary
+    except ConflictError:
+        log.info("gs://%s/%s exists (another finalizer); checking it", backup.name, path)
+    sums = storage.Checksums()
+    summary = _stream_results(ctx, location, bucket, shards, wanted, sums.update)
+    with storage.translate_errors(f"gs://{backup.name}/{path}"):
+        blob = backup.get_blob(path, retry=storage.retry_policy())
+    if blob is None or (blob.size, blob.crc32c) != (sums.size, sums.crc32c):
+        raise IntegrityError(f"gs://{backup.name}/{path} differs from the shard results it lists")
+    return Artifact(path, sums.size, sums.sha256, sums.crc32c), summary
+
+
+def _stream_results(
+    ctx: GcsContext,
+    location: RunLocation,
+    bucket: str,
+    shards: int,
+    wanted: set[str],
+    write: Callable[[bytes], object],
+) -> BucketSummary:
+    summary = BucketSummary()
+    backup = ctx.backup_bucket()
+    for index in range(shards):
+        path = done_path(location, bucket, index)
+        found = storage.read_json(backup, path)
+        if found is None:
+            raise IntegrityError(f"gs://{backup.name}/{path} (a shard result) disappeared")
+        result = ShardResult.from_json(found[0], f"gs://{backup.name}/{path}")
+        summary.add(bucket, result, wanted)
+        write_lines(list(result.entries), write)
+    return summary
+
+
+def record_failure(
+    ctx: GcsContext, location: RunLocation, started: datetime, error: str
+) -> Manifest:
+    """Commit a FAILED manifest for a run that could not go on, and report it."""
+    manifest = Manifest(
+        location=location,
+        status="failed",
+        started=started,
+        finished=ctx.clock(),
+        source={"project": ctx.settings.project_id, "buckets": list(ctx.settings.source_buckets)},
+        error=error,
+    )
+    return _commit(ctx, manifest)
+
+
+def _commit(ctx: GcsContext, manifest: Manifest) -> Manifest:
+    location = manifest.location
+    try:
+        catalog.commit(ctx.backup_bucket(), manifest)
+    except ConflictError:
+        log.info("run %s was committed by another finalizer", location.run_id)
+        return read_manifest(ctx, location) or manifest
+    where = f"gs://{ctx.settings.backup_bucket}/{location.manifest_path}"
+    fields = {"fields": {"manifest": where, "counts": dict(manifest.counts)}}
+    if manifest.ok:
+        log.info("backup %s succeeded: %s", location.run_id, dict(manifest.counts), extra=fields)
+    else:
+        log.error("backup %s FAILED: %s", location.run_id, manifest.error, extra=fields)
+    retention = sweep.apply_retention(ctx)
+    ctx.notifier.send(_report(manifest, where, retention))
+    return manifest
+
+
+def _report(manifest: Manifest, where: str, retention: str) -> RunReport:
+    buckets = manifest.details.get("buckets", {})
+    details = {
+        "Buckets": ", ".join(
+            f"{name} ({info['objects']:,} objects, {info['copied']:,} copied)"
+            for name, info in buckets.items()
+        )
+        or ", ".join(manifest.source.get("buckets", []))
+    }
+    critical_info = manifest.details.get("critical", {})
+    if critical_info.get("verified"):
+        details["Critical files verified"] = ", ".join(critical_info["verified"])
+    details["Retention"] = retention
+    return RunReport(
+        target="gcs",
+        operation="backup",
+        status=manifest.status,
+        run_id=manifest.location.run_id,
+        started=manifest.started,
+        finished=manifest.finished,
+        size_bytes=manifest.counts.get("bytes"),
+        counts=dict(manifest.counts),
+        manifest_path=where,
+        error=manifest.error,
+        details=details,
+    )

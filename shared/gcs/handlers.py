@@ -1,0 +1,55 @@
+"""Pub/Sub entry points of the two Cloud Storage functions (see ``functions/main.py``).
+
+``dr-gcs-backup`` (Cloud Scheduler, ``{"tier": "daily"}``) lists and publishes
+shards to ``DR_GCS_SHARD_TOPIC`` (default ``dr-gcs-shards``); ``dr-gcs-shards``
+delivers each to :func:`on_shard_message`, whose last shard finalizes the run.
+"""
+
+from __future__ import annotations
+
+import os
+
+from shared import clients, config
+from shared.errors import ConfigError
+from shared.events import PubSubMessage, backup_trigger
+from shared.gcs import lister, worker
+from shared.gcs.context import GcsContext
+from shared.gcs.run import ShardRef
+from shared.gcs.sinks import PubSubSink
+from shared.manifest import TIERS
+
+DEFAULT_SHARD_TOPIC = "dr-gcs-shards"
+
+
+def _settings() -> config.GcsSettings:
+    return config.gcs_settings(config.sources(secrets=clients.secret_access()))
+
+
+def shard_topic(settings: config.GcsSettings) -> str:
+    """``projects/P/topics/T`` from ``DR_GCS_SHARD_TOPIC`` and the function's project."""
+    topic = os.environ.get("DR_GCS_SHARD_TOPIC") or DEFAULT_SHARD_TOPIC
+    if topic.startswith("projects/"):
+        return topic
+    project = os.environ.get("GOOGLE_CLOUD_PROJECT") or settings.project_id
+    if not project:
+        raise ConfigError(
+            "no project for the shard topic: set GOOGLE_CLOUD_PROJECT or GCS_PROJECT_ID"
+        )
+    return f"projects/{project}/topics/{topic}"
+
+
+def on_backup_message(message: PubSubMessage) -> None:
+    trigger = backup_trigger(message, TIERS)
+    settings = _settings()
+    with GcsContext(settings) as ctx:
+        if trigger.dry_run:
+            lister.preview(ctx)
+            return
+        sink = PubSubSink(ctx, clients.publisher_client(), shard_topic(settings))
+        lister.start_backup(ctx, tier=trigger.tier, sink=sink)
+
+
+def on_shard_message(message: PubSubMessage) -> None:
+    shard = ShardRef.from_message(message.json())
+    with GcsContext(_settings()) as ctx:
+        worker.process_shard(ctx, shard)

@@ -1,0 +1,224 @@
+"""Restore a source bucket from a snapshot: the guide's three forms, test mode and dry run.
+
+``gcs_restore.sh --source-bucket B`` (the latest snapshot of B back into B),
+``--version-date D`` (the newest snapshot at or before D) and
+``--target-bucket T`` (into T instead) map one for one onto
+:func:`restore_bucket`'s ``source_bucket``, ``version_date`` and
+``target_bucket``; ``--test-mode`` restores into a temporary bucket, verifies
+every object against the snapshot and deletes the bucket again.
+
+Overwriting a production bucket (the source itself, or any configured source
+bucket) needs ``confirm`` equal to that bucket's name, checked here and not
+only by the dispatcher, so library use is as safe as a ``dr-restore``
+message. Nothing is deleted unless ``delete_extra`` is asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
+from typing import TYPE_CHECKING
+
+from shared import storage
+from shared.catalog import Catalog
+from shared.config import GcsSettings
+from shared.errors import BackupNotFound, RefusedError, RequestError
+from shared.gcs import restorer
+from shared.gcs.context import GcsContext
+from shared.gcs.run import TARGET, check_bucket_name, snapshot_path
+from shared.gcs.snapshot import ObjectEntry, read_snapshot
+from shared.manifest import Artifact, Manifest
+from shared.restoring import LogProgress, Progress, RestoreOutcome
+
+if TYPE_CHECKING:
+    from google.cloud.storage import Client
+
+log = logging.getLogger(__name__)
+
+VERSION_DATE_FORMS = (
+    "YYYY-MM-DD (the end of that day, UTC) or an ISO 8601 timestamp with a time zone, "
+    "e.g. 2025-03-25T14:00:00Z"
+)
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_version_date(value: str | date | None) -> datetime | None:
+    """The point in time ``version_date`` means; ``None`` for "latest"."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise RequestError(f"version_date {value.isoformat()} has no time zone")
+        return value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, time.max, tzinfo=UTC)
+    try:
+        if _DAY.match(value):
+            return datetime.combine(date.fromisoformat(value), time.max, tzinfo=UTC)
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise RequestError(f"version_date {value!r} is not {VERSION_DATE_FORMS}") from None
+    if parsed.tzinfo is None:
+        raise RequestError(
+            f"version_date {value!r} has no time zone; expected {VERSION_DATE_FORMS}"
+        )
+    return parsed.astimezone(UTC)
+
+
+def find_snapshot(
+    ctx: GcsContext, source_bucket: str, when: datetime | None
+) -> tuple[Manifest, Artifact]:
+    """The newest good snapshot holding ``source_bucket``, at or before ``when`` if given."""
+    holding = []
+    for entry in Catalog(ctx.backup_bucket(), TARGET).backups():
+        if entry.manifest is None:
+            continue
+        path = snapshot_path(entry.location, source_bucket)
+        artifact = next((a for a in entry.manifest.artifacts if a.path == path), None)
+        if artifact is not None:
+            holding.append((entry.manifest, artifact))
+    where = f"gs://{ctx.settings.backup_bucket}/{TARGET}/"
+    if not holding:
+        known = ", ".join(ctx.settings.source_buckets)
+        raise BackupNotFound(
+            f"no snapshot of bucket {source_bucket!r} in {where} "
+            f"(configured source buckets: {known})"
+        )
+    for manifest, artifact in holding:
+        if when is None or manifest.started <= when:
+            return manifest, artifact
+    oldest = holding[-1][0].started.isoformat()
+    raise BackupNotFound(
+        f"no snapshot of bucket {source_bucket!r} at or before {when.isoformat() if when else ''} "
+        f"in {where}; the oldest is from {oldest}"
+    )
+
+
+def restore_bucket(
+    settings: GcsSettings,
+    *,
+    source_bucket: str,
+    version_date: str | date | None = None,
+    target_bucket: str | None = None,
+    test_mode: bool = False,
+    dry_run: bool = False,
+    delete_extra: bool = False,
+    confirm: str | None = None,
+    progress: Progress | None = None,
+    new_client: Callable[[], Client] | None = None,
+) -> RestoreOutcome:
+    """Restore ``source_bucket`` as of ``version_date`` (latest if ``None``).
+
+    Into ``source_bucket`` itself (needs ``confirm=source_bucket``), into
+    ``target_bucket`` (created if missing; a configured source bucket needs
+    ``confirm`` too), or with ``test_mode`` into a temporary bucket that is
+    verified and deleted. ``dry_run`` reads only and returns the plan.
+    Raises :class:`RequestError` (bad names, malformed date, contradictory
+    options), :class:`BackupNotFound` (no snapshot of that bucket at or
+    before the date), :class:`RefusedError` (unconfirmed production
+    overwrite), :class:`IntegrityError` (a damaged snapshot file). Object
+    failures do not raise: they make ``verified`` false and are named in
+    ``notes``.
+    """
+    progress = progress or LogProgress()
+    check_bucket_name(source_bucket, "source_bucket")
+    if target_bucket is not None:
+        check_bucket_name(target_bucket, "target_bucket")
+    if test_mode and (target_bucket or delete_extra):
+        raise RequestError(
+            "test mode restores into a new temporary bucket: "
+            "target_bucket and delete_extra do not apply"
+        )
+    when = parse_version_date(version_date)
+    progress.phase("Validating", source_bucket=source_bucket, version_date=str(version_date or ""))
+    with GcsContext(settings, new_client=new_client) as ctx:
+        manifest, artifact = find_snapshot(ctx, source_bucket, when)
+        entries = list(read_snapshot(ctx.backup_bucket(), artifact))  # verified before any write
+        run = manifest.location.run_id
+        log.info(
+            "restoring gs://%s from snapshot %s (%d objects)", source_bucket, run, len(entries)
+        )
+        if test_mode:
+            return _test_restore(ctx, source_bucket, manifest, entries, dry_run, progress)
+        destination = target_bucket or source_bucket
+        production = destination in (source_bucket, *settings.source_buckets)
+        existing = restorer.current_objects(ctx, destination)
+        changes = restorer.diff(entries, existing or {})
+        outcome = restorer.Outcome(
+            manifest, source_bucket, destination, len(entries), changes, delete_extra
+        )
+        if dry_run:
+            return outcome.plan(existing is None, production and confirm != destination)
+        if production and confirm != destination:
+            raise RefusedError(
+                f"restoring snapshot {run} into gs://{destination} overwrites "
+                f"{len(changes.overwrite)} live object(s) of a production bucket; repeat with "
+                f"confirm={destination!r} (or restore into target_bucket, or use test mode)"
+            )
+        if existing is None:
+            _create_bucket(ctx, destination, labels={})
+        progress.phase(
+            "InProgress", objects=len(entries), to_copy=len(changes.write) + len(changes.overwrite)
+        )
+        failures = restorer.apply(ctx, destination, changes, delete_extra, progress)
+        progress.phase("Verifying", objects=len(entries))
+        extra, problems = restorer.verify(ctx, destination, entries)
+        return outcome.done("restore", failures, problems, extra, created=existing is None)
+
+
+def _test_restore(
+    ctx: GcsContext,
+    source_bucket: str,
+    manifest: Manifest,
+    entries: list[ObjectEntry],
+    dry_run: bool,
+    progress: Progress,
+) -> RestoreOutcome:
+    """Restore into a fresh bucket, verify every object, delete the bucket whatever happened."""
+    destination = temporary_bucket_name(source_bucket)
+    changes = restorer.diff(entries, {})
+    outcome = restorer.Outcome(manifest, source_bucket, destination, len(entries), changes, False)
+    if dry_run:
+        return outcome.plan(True, False)
+    _create_bucket(ctx, destination, labels={"purpose": "dr-test-restore"})
+    try:
+        progress.phase("InProgress", objects=len(entries), test_bucket=destination)
+        failures = restorer.apply(ctx, destination, changes, False, progress)
+        progress.phase("Verifying", objects=len(entries))
+        extra, problems = restorer.verify(ctx, destination, entries)
+    finally:
+        _delete_bucket(ctx, destination)
+    return outcome.done("test", failures, problems, extra, created=True)
+
+
+def temporary_bucket_name(source_bucket: str) -> str:
+    """``<source>-drtest-<random>``, a valid bucket name of at most 63 characters, no dots."""
+    stem = re.sub(r"[^a-z0-9-]", "-", source_bucket)[:40].strip("-") or "bucket"
+    return f"{stem}-drtest-{secrets.token_hex(4)}"
+
+
+def _create_bucket(ctx: GcsContext, name: str, labels: dict[str, str]) -> None:
+    """Create ``name`` next to the backup bucket (same location: rewrites stay in-region)."""
+    client = ctx.client()
+    backup = ctx.backup_bucket()
+    with storage.translate_errors(f"creating gs://{name}"):
+        backup.reload(retry=storage.retry_policy())
+        bucket = client.bucket(name)
+        bucket.labels = labels
+        client.create_bucket(bucket, project=ctx.settings.project_id, location=backup.location)
+    log.info("created bucket gs://%s", name)
+
+
+def _delete_bucket(ctx: GcsContext, name: str) -> None:
+    bucket = ctx.bucket(name)
+    with storage.translate_errors(f"deleting the test bucket gs://{name}"):
+        names = [
+            blob.name for blob in ctx.client().list_blobs(bucket, retry=storage.retry_policy())
+        ]
+        for _ in ctx.parallel(lambda n: storage.delete(ctx.bucket(name), n), names):
+            pass
+        bucket.delete(retry=storage.retry_policy())
+    log.info("deleted the test bucket gs://%s", name)

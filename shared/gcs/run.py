@@ -1,0 +1,191 @@
+"""The working state of a run in flight: shard work lists, shard results, the plan.
+
+Everything lives in the run's own directory, so a run is inspectable while it
+runs and removable as one unit. Results are created once
+(``if_generation_match=0``): a shard delivered twice finds its result and
+does nothing, and the finalizer reads results that can no longer change, so
+every finalizer attempt writes the same snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.errors import IntegrityError, RequestError
+from shared.gcs.snapshot import ObjectEntry
+from shared.manifest import RunLocation
+from shared.settings_source import BUCKET_NAME
+
+TARGET = "gcs"
+PLAN_NAME = "plan.json"
+PLAN_FORMAT = "eyewearml-dr-gcs-plan/1"
+SHARD_FIELDS = frozenset({"tier", "run_id", "bucket", "shard"})
+
+
+def todo_path(location: RunLocation, bucket: str, index: int) -> str:
+    return location.path(f"todo/{bucket}/{index:06d}.json")
+
+
+def done_prefix(location: RunLocation) -> str:
+    return location.path("done/")
+
+
+def done_path(location: RunLocation, bucket: str, index: int) -> str:
+    return f"{done_prefix(location)}{bucket}/{index:06d}.json"
+
+
+def snapshot_path(location: RunLocation, bucket: str) -> str:
+    return location.path(f"snapshot/{bucket}.jsonl")
+
+
+def check_bucket_name(name: Any, what: str) -> str:
+    if not isinstance(name, str) or not BUCKET_NAME.match(name):
+        raise RequestError(f"{what} {name!r} is not a valid Cloud Storage bucket name")
+    return name
+
+
+@dataclass(frozen=True)
+class ShardRef:
+    """One shard of one source bucket in one run; what a shard message carries."""
+
+    location: RunLocation
+    bucket: str
+    index: int
+
+    def describe(self) -> str:
+        return f"shard {self.index} of gs://{self.bucket} in run {self.location.run_id}"
+
+    def to_message(self) -> bytes:
+        body = {
+            "tier": self.location.tier,
+            "run_id": self.location.run_id,
+            "bucket": self.bucket,
+            "shard": self.index,
+        }
+        return json.dumps(body, sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def from_message(cls, body: Mapping[str, Any]) -> ShardRef:
+        """Validate a shard message; :class:`RequestError` naming what is wrong."""
+        unknown = sorted(set(body) - SHARD_FIELDS)
+        missing = sorted(SHARD_FIELDS - set(body))
+        if unknown or missing:
+            raise RequestError(
+                f"not a shard message: unknown field(s) {unknown or 'none'}, "
+                f"missing {missing or 'none'}"
+            )
+        index = body["shard"]
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise RequestError(f"shard {index!r} is not a shard number (an integer >= 0)")
+        bucket = check_bucket_name(body["bucket"], "bucket")
+        return cls(RunLocation("", TARGET, str(body["tier"]), str(body["run_id"])), bucket, index)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Written by the lister when listing ends: the run waits for ``total`` shard results."""
+
+    started: datetime
+    shards: Mapping[str, int]
+    critical: tuple[str, ...]
+    base: str | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.shards.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": PLAN_FORMAT,
+            "started": self.started.isoformat(),
+            "shards": dict(self.shards),
+            "critical": list(self.critical),
+            "base": self.base,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> Plan:
+        try:
+            if data["format"] != PLAN_FORMAT:
+                raise ValueError(f"format {data['format']!r}")
+            return cls(
+                started=datetime.fromisoformat(data["started"]).astimezone(UTC),
+                shards={str(k): int(v) for k, v in data["shards"].items()},
+                critical=tuple(str(c) for c in data["critical"]),
+                base=data.get("base"),
+            )
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise IntegrityError(f"{where}: malformed plan ({type(exc).__name__}: {exc})") from None
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """What one shard produced: its snapshot entries and what happened to the rest.
+
+    ``reused`` entries point at an earlier run's copy, ``copied`` ones were
+    copied now, ``existing`` ones found their copy already written (a
+    redelivery, or a run killed halfway). ``vanished`` objects were deleted
+    from the source after listing and are simply not in this snapshot;
+    ``changed`` ones were rewritten after listing and are recorded at the
+    generation that was copied. ``failed`` objects could not be copied.
+    """
+
+    entries: tuple[ObjectEntry, ...] = ()
+    copied: int = 0
+    reused: int = 0
+    existing: int = 0
+    vanished: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "entries": [entry.to_json() for entry in self.entries],
+            "copied": self.copied,
+            "reused": self.reused,
+            "existing": self.existing,
+            "vanished": list(self.vanished),
+            "changed": list(self.changed),
+            "failed": [{"name": name, "error": error} for name, error in self.failed],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> ShardResult:
+        try:
+            return cls(
+                entries=tuple(
+                    ObjectEntry.from_json(item, f"{where} entry {n}")
+                    for n, item in enumerate(data["entries"])
+                ),
+                copied=int(data["copied"]),
+                reused=int(data["reused"]),
+                existing=int(data["existing"]),
+                vanished=tuple(str(name) for name in data["vanished"]),
+                changed=tuple(str(name) for name in data["changed"]),
+                failed=tuple((str(f["name"]), str(f["error"])) for f in data["failed"]),
+            )
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise IntegrityError(
+                f"{where}: malformed shard result ({type(exc).__name__}: {exc})"
+            ) from None
+
+
+@dataclass(frozen=True)
+class TodoItem:
+    """One listed object and whether its copy already exists (reused from the base snapshot)."""
+
+    entry: ObjectEntry
+    reuse: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.entry.to_json(), "reuse": self.reuse}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> TodoItem:
+        if not isinstance(data, Mapping) or not isinstance(data.get("reuse"), bool):
+            raise IntegrityError(f"{where}: malformed work item")
+        return cls(ObjectEntry.from_json(data, where), data["reuse"])

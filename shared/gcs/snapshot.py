@@ -1,0 +1,244 @@
+"""What a snapshot records for each source object, and where the object's bytes are kept.
+
+A snapshot is one JSON line per source object, sorted by name as Cloud Storage
+lists them. Each line carries everything a restore needs to recreate the
+object exactly (bytes by reference, checksums to verify them, the metadata to
+set) and nothing that Cloud Storage assigns by itself (times, generations of
+the restored object).
+
+Copies are keyed by source bucket, *source generation* and name. Cloud Storage
+never reuses a generation for different bytes of the same object, so a copy
+path, once written and verified, is immutable: two runs (or two deliveries of
+one shard) that copy the same generation write the same object, and a later
+snapshot can point at an earlier run's copy without copying again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from shared import storage
+from shared.errors import IntegrityError
+from shared.manifest import Artifact
+
+if TYPE_CHECKING:
+    from google.cloud.storage import Blob, Bucket
+
+COPIES_PREFIX = "gcs-objects/"
+MAX_OBJECT_NAME_BYTES = 1024
+JSONL = "application/x-ndjson"
+READ_CHUNK = 1 << 20
+
+# The listing fields a snapshot entry is built from (a smaller response than the default).
+LIST_FIELDS = (
+    "items(name,generation,size,crc32c,md5Hash,contentType,contentEncoding,contentLanguage,"
+    "contentDisposition,cacheControl,metadata),nextPageToken"
+)
+
+# Attributes a restore sets on the object it recreates, as (entry field, Blob property).
+ATTRIBUTES = (
+    ("content_type", "content_type"),
+    ("content_encoding", "content_encoding"),
+    ("content_language", "content_language"),
+    ("content_disposition", "content_disposition"),
+    ("cache_control", "cache_control"),
+)
+
+
+def copy_path(bucket: str, generation: int, name: str) -> str:
+    """Where the bytes of ``gs://bucket/name#generation`` are kept in the backup bucket.
+
+    The object name stays readable; only when the result would exceed Cloud
+    Storage's 1024-byte name limit is it replaced by its SHA-256, under a
+    ``<generation>.sha256`` folder that no plain generation number can equal.
+    """
+    path = f"{COPIES_PREFIX}{bucket}/{generation}/{name}"
+    if len(path.encode("utf-8")) <= MAX_OBJECT_NAME_BYTES:
+        return path
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()
+    return f"{COPIES_PREFIX}{bucket}/{generation}.sha256/{digest}"
+
+
+@dataclass(frozen=True)
+class ObjectEntry:
+    """One source object as of the listing, and the path of its copy."""
+
+    name: str
+    generation: int
+    size: int
+    crc32c: str | None
+    md5: str | None
+    copy: str
+    content_type: str | None = None
+    content_encoding: str | None = None
+    content_language: str | None = None
+    content_disposition: str | None = None
+    cache_control: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_blob(cls, bucket: str, blob: Blob) -> ObjectEntry:
+        generation = int(blob.generation or 0)
+        return cls(
+            name=blob.name,
+            generation=generation,
+            size=int(blob.size or 0),
+            crc32c=blob.crc32c,
+            md5=blob.md5_hash,
+            copy=copy_path(bucket, generation, blob.name),
+            content_type=blob.content_type,
+            content_encoding=blob.content_encoding,
+            content_language=blob.content_language,
+            content_disposition=blob.content_disposition,
+            cache_control=blob.cache_control,
+            metadata=dict(blob.metadata or {}),
+        )
+
+    def same_bytes(self, other: ObjectEntry) -> bool:
+        """True when ``other`` is known to hold our bytes: same generation, or same size and sums.
+
+        Without a CRC32C nothing is assumed equal. Objects without an MD5
+        (composite uploads) compare on size and CRC32C.
+        """
+        if self.name != other.name:
+            return False
+        if self.generation == other.generation:
+            return True
+        return self.crc32c is not None and (self.size, self.crc32c, self.md5) == (
+            other.size, other.crc32c, other.md5,
+        )  # fmt: skip
+
+    def stored_as(self, blob: Blob) -> bool:
+        """True when ``blob`` (a copy or a restored object) has exactly our bytes."""
+        md5_agrees = self.md5 is None or blob.md5_hash is None or blob.md5_hash == self.md5
+        return int(blob.size or 0) == self.size and blob.crc32c == self.crc32c and md5_agrees
+
+    def attributes_differ(self, blob: Blob) -> list[str]:
+        """The restorable attributes of ``blob`` that differ from ours (empty: identical)."""
+        differ = [
+            prop for attr, prop in ATTRIBUTES
+            if getattr(self, attr) is not None and getattr(blob, prop) != getattr(self, attr)
+        ]  # fmt: skip
+        if dict(blob.metadata or {}) != dict(self.metadata):
+            differ.append("metadata")
+        return differ
+
+    def describe_sums(self) -> str:
+        return f"{self.size} bytes, crc32c {self.crc32c}, md5 {self.md5}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "generation": str(self.generation),
+            "size": self.size,
+            "crc32c": self.crc32c,
+            "md5": self.md5,
+            "copy": self.copy,
+            "content_type": self.content_type,
+            "content_encoding": self.content_encoding,
+            "content_language": self.content_language,
+            "content_disposition": self.content_disposition,
+            "cache_control": self.cache_control,
+            "metadata": dict(self.metadata),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> ObjectEntry:
+        try:
+            return cls(
+                name=str(data["name"]),
+                generation=int(data["generation"]),
+                size=int(data["size"]),
+                crc32c=_optional(data, "crc32c"),
+                md5=_optional(data, "md5"),
+                copy=str(data["copy"]),
+                content_type=_optional(data, "content_type"),
+                content_encoding=_optional(data, "content_encoding"),
+                content_language=_optional(data, "content_language"),
+                content_disposition=_optional(data, "content_disposition"),
+                cache_control=_optional(data, "cache_control"),
+                metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+            )
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise IntegrityError(
+                f"{where}: malformed object entry ({type(exc).__name__}: {exc})"
+            ) from None
+
+    def line(self) -> bytes:
+        return (
+            json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            + "\n"
+        ).encode("utf-8")
+
+
+def _optional(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return None if value is None else str(value)
+
+
+def read_snapshot(bucket: Bucket, artifact: Artifact) -> Iterator[ObjectEntry]:
+    """The entries of one snapshot file, checked against its manifest artifact.
+
+    The check completes when the last entry has been read: a consumer that acts
+    on entries must read them all first (a restore does), or accept that a
+    damaged file raises :class:`IntegrityError` at the end (the lister does:
+    the run then fails loudly instead of trusting a damaged base).
+    """
+    where = f"gs://{bucket.name}/{artifact.path}"
+    sums = storage.Checksums()
+    with storage.open_download(bucket, artifact.path) as reader:
+        for number, raw in enumerate(_lines(reader, sums), start=1):
+            try:
+                data = json.loads(raw)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise IntegrityError(f"{where} line {number} is not JSON: {exc}") from None
+            yield ObjectEntry.from_json(data, f"{where} line {number}")
+    if (sums.size, sums.sha256, sums.crc32c) != (artifact.size, artifact.sha256, artifact.crc32c):
+        raise IntegrityError(
+            f"{where} does not match its manifest ({sums.size} bytes, sha256 {sums.sha256}; "
+            f"manifest says {artifact.size} bytes, sha256 {artifact.sha256})"
+        )
+
+
+def _lines(reader: io.BufferedIOBase, sums: storage.Checksums) -> Iterator[bytes]:
+    """Lines of a download read in large chunks (a line-by-line read is byte-by-byte there)."""
+    pending = b""
+    while chunk := reader.read(READ_CHUNK):
+        sums.update(chunk)
+        *lines, pending = (pending + chunk).split(b"\n")
+        yield from lines
+    if pending:
+        yield pending
+
+
+class SortedLookup:
+    """Finds entries of a name-sorted stream for names asked in ascending order.
+
+    Both the previous snapshot and a new listing are sorted by name, so a merge
+    walk needs one entry in memory, not the whole previous snapshot. Should the
+    names ever arrive out of order, lookups miss and objects are copied again:
+    slower, never wrong.
+    """
+
+    def __init__(self, entries: Iterator[ObjectEntry]) -> None:
+        self._entries = entries
+        self._current: ObjectEntry | None = next(entries, None)
+
+    def find(self, name: str) -> ObjectEntry | None:
+        while self._current is not None and self._current.name < name:
+            self._current = next(self._entries, None)
+        return self._current if self._current is not None and self._current.name == name else None
+
+    def drain(self) -> None:
+        """Read to the end, so that the stream's integrity check runs."""
+        for _ in self._entries:
+            pass
+
+
+def write_lines(entries: list[ObjectEntry], write: Callable[[bytes], object]) -> None:
+    write(b"".join(entry.line() for entry in entries))
