@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from shared.dates import parse_version_date
 from shared.errors import ConfigError, RequestError
 from shared.gcs.critical import CriticalFile
-from shared.gcs.restore import parse_version_date
 from shared.gcs.run import ShardRef
 from shared.gcs.snapshot import MAX_OBJECT_NAME_BYTES, ObjectEntry, SortedLookup, copy_path
 from shared.manifest import RunLocation

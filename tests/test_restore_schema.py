@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from shared.dates import parse_version_date
 from shared.errors import RequestError
 from shared.events import PubSubMessage
-from shared.restore.schema import parse_version_date, validate
+from shared.restore.schema import validate
 
 CORPUS = Path(__file__).parent / "data" / "restore" / "malformed.jsonl"
 MALFORMED = [base64.b64decode(json.loads(line)["data"]) for line in CORPUS.read_text().splitlines()]
@@ -105,7 +106,7 @@ def test_every_malformed_message_is_refused_with_a_request_error(raw: bytes) -> 
         ),
         (
             {"target": "gcs", "source_bucket": "a-bucket", "version_date": "soon"},
-            r"version_date 'soon' is not a date",
+            r"version_date is 'soon'; expected a date YYYY-MM-DD",
         ),
         (
             {"target": "mongodb", "date": "2025-03-25", "test_mode": True, "confirm": "eyewear_ml"},

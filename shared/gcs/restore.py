@@ -19,12 +19,13 @@ import logging
 import re
 import secrets
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from shared import storage
 from shared.catalog import Catalog
 from shared.config import GcsSettings
+from shared.dates import parse_version_date
 from shared.errors import BackupNotFound, RefusedError, RequestError
 from shared.gcs import restorer
 from shared.gcs.context import GcsContext
@@ -37,35 +38,6 @@ if TYPE_CHECKING:
     from google.cloud.storage import Client
 
 log = logging.getLogger(__name__)
-
-VERSION_DATE_FORMS = (
-    "YYYY-MM-DD (the end of that day, UTC) or an ISO 8601 timestamp with a time zone, "
-    "e.g. 2025-03-25T14:00:00Z"
-)
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def parse_version_date(value: str | date | None) -> datetime | None:
-    """The point in time ``version_date`` means; ``None`` for "latest"."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise RequestError(f"version_date {value.isoformat()} has no time zone")
-        return value.astimezone(UTC)
-    if isinstance(value, date):
-        return datetime.combine(value, time.max, tzinfo=UTC)
-    try:
-        if _DAY.match(value):
-            return datetime.combine(date.fromisoformat(value), time.max, tzinfo=UTC)
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise RequestError(f"version_date {value!r} is not {VERSION_DATE_FORMS}") from None
-    if parsed.tzinfo is None:
-        raise RequestError(
-            f"version_date {value!r} has no time zone; expected {VERSION_DATE_FORMS}"
-        )
-    return parsed.astimezone(UTC)
 
 
 def find_snapshot(

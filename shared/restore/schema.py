@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
+from shared.dates import parse_version_date
 from shared.errors import RequestError
 
 TARGETS = ("mongodb", "firestore", "gcs")
@@ -95,6 +96,7 @@ SCHEMAS: Mapping[str, dict[str, Any]] = {
             "target_bucket": _BUCKET,
             "version_date": {
                 "type": "string",
+                "minLength": 10,
                 "description": "a date YYYY-MM-DD or a timestamp with a time zone",
             },
             "delete_extra": {"type": "boolean"},
@@ -148,6 +150,9 @@ def validate(body: Mapping[str, Any]) -> RestoreRequest:
     return request
 
 
+_DESCRIBED = {"pattern", "format", "minItems", "minLength", "uniqueItems", "type"}
+
+
 def _describe(error: Any) -> str:
     where = ".".join(str(p) for p in error.path) or "request"
     if error.validator == "additionalProperties":
@@ -155,7 +160,7 @@ def _describe(error: Any) -> str:
         extra = sorted(set(error.instance) - set(error.schema["properties"]))
         return f"unknown field(s) {', '.join(extra)} (allowed: {allowed})"
     description = error.schema.get("description")
-    if description and error.validator in {"pattern", "format", "minItems", "uniqueItems", "type"}:
+    if description and error.validator in _DESCRIBED:
         return f"{where} is {error.instance!r}; expected {description}"
     return f"{where}: {error.message}"
 
@@ -173,20 +178,3 @@ def _check_combinations(request: RestoreRequest) -> None:
         raise RequestError(
             "delete_extra has no meaning in test mode (the test bucket starts empty)"
         )
-
-
-def parse_version_date(value: str) -> datetime:
-    """``YYYY-MM-DD`` means the end of that UTC day; a timestamp must carry its time zone."""
-    try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            return datetime(day.year, day.month, day.day, 23, 59, 59, 999999, tzinfo=UTC)
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise RequestError(
-            f"version_date {value!r} is not a date (YYYY-MM-DD) or a timestamp "
-            "(e.g. 2025-03-25T14:00:00Z)"
-        ) from None
-    if moment.tzinfo is None:
-        raise RequestError(f"version_date {value!r} has no time zone; add Z or +00:00")
-    return moment.astimezone(UTC)

@@ -8,8 +8,11 @@ so the dispatcher, a Cloud Run job and the completion step can all update the
 same record without losing each other's changes.
 
 Phases: Accepted → Validating → InProgress → Verifying → Completed |
-PartiallyFailed | Failed. The record keeps when each phase began, so the
-time from request to Completed (the achieved RTO) is plain to read.
+PartiallyFailed | Failed. They only move forward: several parties report
+phases (the dispatcher, then the target's restore), and a report of the
+current or an earlier phase adds its details without moving the record back.
+The record keeps when each phase began, so the time from request to
+Completed (the achieved RTO) is plain to read.
 """
 
 from __future__ import annotations
@@ -118,8 +121,12 @@ class StatusStore:
         now = self.clock().isoformat()
 
         def change(data: dict[str, Any]) -> None:
-            data["phase"] = phase
-            data["phases"] = [*data.get("phases", []), {"phase": phase, "at": now}]
+            current = str(data.get("phase", PHASES[0]))
+            if current in FINAL_PHASES:
+                raise ConflictError(f"restore {request_id} already ended ({current})")
+            if PHASES.index(phase) > PHASES.index(current):
+                data["phase"] = phase
+                data["phases"] = [*data.get("phases", []), {"phase": phase, "at": now}]
             if phase in FINAL_PHASES:
                 data["finished"] = now
             for key, value in fields.items():

@@ -83,10 +83,61 @@ class FirestoreTarget:
         return result if isinstance(result, RestoreOutcome) else None
 
 
+class GcsTarget:
+    """Bucket restores are server-side copies, run here to the end (synchronously)."""
+
+    def __init__(self) -> None:
+        self.settings = config.gcs_settings(config.sources(secrets=clients.secret_access()))
+
+    def check(self, request: RestoreRequest) -> str:
+        from shared.dates import parse_version_date
+        from shared.gcs.context import GcsContext
+        from shared.gcs.restore import find_snapshot
+
+        with GcsContext(self.settings) as ctx:
+            manifest, _ = find_snapshot(
+                ctx, request.get("source_bucket"), parse_version_date(request.get("version_date"))
+            )
+        return f"gs://{self.settings.backup_bucket}/{manifest.location.manifest_path}"
+
+    def production_name(self, request: RestoreRequest) -> str | None:
+        if request.test_mode:
+            return None
+        source = request.get("source_bucket")
+        destination = request.get("target_bucket") or source
+        return destination if destination in (source, *self.settings.source_buckets) else None
+
+    def plan(self, request: RestoreRequest) -> RestoreOutcome:
+        return self._restore(request, dry_run=True)
+
+    def start(
+        self, request: RestoreRequest, request_id: str, progress: Progress
+    ) -> RestoreOutcome | None:
+        return self._restore(request, dry_run=False, progress=progress)
+
+    def _restore(
+        self, request: RestoreRequest, dry_run: bool, progress: Progress | None = None
+    ) -> RestoreOutcome:
+        from shared.gcs.restore import restore_bucket
+
+        return restore_bucket(
+            self.settings,
+            source_bucket=request.get("source_bucket"),
+            version_date=request.get("version_date"),
+            target_bucket=request.get("target_bucket"),
+            test_mode=request.test_mode,
+            dry_run=dry_run,
+            delete_extra=bool(request.get("delete_extra", False)),
+            confirm=request.get("confirm"),
+            progress=progress,
+        )
+
+
 def registry(
     store: StatusStore, clock: Clock = _utc_now
 ) -> Mapping[str, Callable[[], TargetRestore]]:
     """Adapter factories by target name; each is built only when a request needs it."""
     return {
         "firestore": lambda: FirestoreTarget(store, clock),
+        "gcs": GcsTarget,
     }
