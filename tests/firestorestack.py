@@ -18,7 +18,7 @@ from typing import Any
 from tests import firestoredata
 from tests.devstack import rest
 from tests.devstack.emulators import FirestoreEmulator
-from tests.devstack.standin import StandIn
+from tests.devstack.standin import FirestoreAdminStandIn
 from tests.devstack.storage import FakeGcsServer
 
 DENIED_PROJECT = "demo-denied"
@@ -26,30 +26,6 @@ EU_BUCKET = "dr-test-eu-backups"
 HELD_DB = "held"  # its exports and imports wait until released (and it has PITR)
 BROKEN_DB = "broken"  # its exports and imports fail
 PLAIN_DB = "plain"  # point-in-time recovery off
-
-
-class FirestoreAdminStandIn(StandIn):
-    name = "firestore_admin"
-    module = "firestore_admin"
-    env_var = "DR_FIRESTORE_ADMIN_ENDPOINT"
-
-    def __init__(
-        self,
-        workdir: Path,
-        emulator: FirestoreEmulator,
-        storage: FakeGcsServer,
-        faults: dict[str, Any],
-    ) -> None:
-        path = workdir / "firestore_admin_faults.json"
-        path.write_text(json.dumps(faults))
-        super().__init__(
-            workdir,
-            args=("--emulator", emulator.host, "--storage", storage.url, "--faults", str(path)),
-        )
-
-    def release(self, database: str) -> None:
-        """Let the held exports/imports of ``database`` (a full name) proceed."""
-        rest.call("POST", f"{self.url}/standin/v1/{database}:release", {})
 
 
 def faults(project: str) -> dict[str, Any]:

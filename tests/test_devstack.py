@@ -467,7 +467,7 @@ def test_stop_leaves_no_process_behind(
         members = _alive(groups)
         timings = stack.timings()
 
-    assert len(groups) == 6  # five services and one function, each its own process group
+    assert len(groups) == len(SERVICES) + 1  # each service and the function: own process group
     assert len(members) > len(groups)  # gunicorn's worker lives in its arbiter's group
     assert not _alive(groups), f"left running: {_alive(groups)}"
     assert set(timings) == {*SERVICES, "function-echo"}

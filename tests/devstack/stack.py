@@ -25,11 +25,21 @@ from tests.devstack.functions import FunctionGroup, FunctionSpec
 from tests.devstack.mongo import MongoServer
 from tests.devstack.process import DevstackError
 from tests.devstack.sdk import gcloud_cli_env
-from tests.devstack.standin import SecretManagerStandIn
+from tests.devstack.standin import CloudRunStandIn, FirestoreAdminStandIn, SecretManagerStandIn
 from tests.devstack.storage import FakeGcsServer
 
 DEFAULT_PROJECT = "demo-eyewearml"  # any demo- project id keeps clients off real Google Cloud
-SERVICES = ("firestore", "pubsub", "storage", "mongo", "secret_manager")
+SERVICES = (
+    "firestore",
+    "pubsub",
+    "storage",
+    "mongo",
+    "secret_manager",
+    "firestore_admin",
+    "cloud_run",
+)
+# Components that need others running first (they are given their addresses).
+DEPENDS = {"firestore_admin": ("firestore", "storage")}
 
 
 class Stack:
@@ -54,6 +64,10 @@ class Stack:
             "storage": lambda: FakeGcsServer(self.workdir),
             "mongo": lambda: MongoServer(self.workdir, users=mongo_users),
             "secret_manager": lambda: SecretManagerStandIn(self.workdir, project, secret_seed),
+            "firestore_admin": lambda: FirestoreAdminStandIn(
+                self.workdir / "firestore_admin", self.firestore, self.storage
+            ),
+            "cloud_run": lambda: CloudRunStandIn(self.workdir / "cloud_run"),
         }
         self._components: dict[str, Component] = {}
         self._groups: list[FunctionGroup] = []
@@ -87,19 +101,32 @@ class Stack:
     def secret_manager(self) -> SecretManagerStandIn:
         return cast(SecretManagerStandIn, self.component("secret_manager"))
 
+    @property
+    def firestore_admin(self) -> FirestoreAdminStandIn:
+        return cast(FirestoreAdminStandIn, self.component("firestore_admin"))
+
+    @property
+    def cloud_run(self) -> CloudRunStandIn:
+        return cast(CloudRunStandIn, self.component("cloud_run"))
+
     def start(self, names: Iterable[str] = SERVICES) -> Self:
         """Start the named components that are not running yet, side by side.
 
         Every one is checked for installation before any is launched, so a
         missing tool fails fast with :class:`ComponentUnavailable`.
         """
-        pending = [c for c in (self.component(n) for n in dict.fromkeys(names)) if not c.running]
-        for component in pending:
-            component.check_installed()
-        self._register_exit_hook()
-        for component in pending:
-            component.launch()
-        wait_ready_all(pending)
+        wanted = list(dict.fromkeys(names))
+        later = [n for n in wanted if n in DEPENDS]
+        first = list(dict.fromkeys([n for n in wanted if n not in DEPENDS]
+                                   + [d for n in later for d in DEPENDS[n]]))  # fmt: skip
+        for wave in (first, later):
+            pending = [c for c in (self.component(n) for n in wave) if not c.running]
+            for component in pending:
+                component.check_installed()
+            self._register_exit_hook()
+            for component in pending:
+                component.launch()
+            wait_ready_all(pending)
         return self
 
     def ensure(self, name: str) -> Component:
