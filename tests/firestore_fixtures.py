@@ -15,8 +15,9 @@ import pytest
 from tests.conftest import patched_environ
 from tests.devstack.emulators import FirestoreEmulator
 from tests.devstack.stack import Stack
+from tests.devstack.standin import FirestoreAdminStandIn
 from tests.devstack.storage import FakeGcsServer, unique_bucket_name
-from tests.firestorestack import FirestoreAdminStandIn, Webhook, faults
+from tests.firestorestack import Webhook, faults
 
 
 @pytest.fixture(scope="session")

@@ -12,14 +12,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from tests import firestoredata
-from tests.devstack import rest
 from tests.devstack.emulators import FirestoreEmulator
-from tests.devstack.standin import FirestoreAdminStandIn
-from tests.devstack.storage import FakeGcsServer
 
 DENIED_PROJECT = "demo-denied"
 EU_BUCKET = "dr-test-eu-backups"

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
+from tests.devstack import rest
 from tests.devstack.component import Component
 from tests.devstack.emulators import FirestoreEmulator
 from tests.devstack.process import LOCALHOST, REPO_ROOT, http_answers
