@@ -128,7 +128,20 @@ GCS_RETENTION_DAYS = Key("GCS_RETENTION_DAYS", s.integer(0), COUNT, default=90)
 GCS_SHARD_SIZE = Key(
     "GCS_SHARD_SIZE", s.integer(1, 100_000), "objects per copy shard, 1-100000", default=1000
 )
+DR_GCS_SHARD_TOPIC = Key(
+    "DR_GCS_SHARD_TOPIC",
+    s.matching(re.compile(r"^(projects/[^/]+/topics/)?[A-Za-z][\w.~+%-]{2,254}$"), "topic"),
+    "a Pub/Sub topic id or projects/P/topics/T",
+    default="dr-gcs-shards",
+)
 GCS_COPY_WORKERS = Key("GCS_COPY_WORKERS", s.integer(1, 256), "parallel copies, 1-256", default=32)
+
+DR_MONGODB_JOB = Key(
+    "DR_MONGODB_JOB",
+    s.matching(re.compile(r"^projects/[^/]+/locations/[^/]+/jobs/[^/]+$"), "job name"),
+    "a Cloud Run job name projects/P/locations/L/jobs/J",
+    required=True,
+)
 
 # --- restores ------------------------------------------------------------------------------
 DR_STATE_BUCKET = Key(
@@ -211,6 +224,7 @@ class GcsSettings:
     shard_size: int
     copy_workers: int
     notify: NotifySettings
+    shard_topic: str = "dr-gcs-shards"
 
 
 @dataclass(frozen=True)
@@ -309,6 +323,7 @@ def gcs_settings(src: Sources) -> GcsSettings:
         shard_size=_or_default(src, GCS_SHARD_SIZE),
         copy_workers=_or_default(src, GCS_COPY_WORKERS),
         notify=notify_settings(src),
+        shard_topic=_or_default(src, DR_GCS_SHARD_TOPIC),
     )
 
 

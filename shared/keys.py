@@ -22,7 +22,7 @@ import hashlib
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -134,9 +134,6 @@ def generate_key_file(path: str | os.PathLike[str]) -> Key:
     return Key(fingerprint(material), material)
 
 
-Access = Callable[[str], tuple[str, bytes]]
-
-
 class SecretManagerKeyring:
     """Keys held as versions of one Secret Manager secret.
 
@@ -148,7 +145,7 @@ class SecretManagerKeyring:
     long-lived instance picks up a rotation.
     """
 
-    def __init__(self, access: Access, secret: str) -> None:
+    def __init__(self, access: SecretAccess, secret: str) -> None:
         match = _SECRET.fullmatch(secret)
         if match is None:
             raise ConfigError(f"secret {secret!r} is not of the form projects/P/secrets/NAME")

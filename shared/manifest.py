@@ -40,9 +40,16 @@ _RUN_PATH = re.compile(
 )
 
 
-def new_run_id(now: datetime) -> str:
-    """``20250325T010203Z-1a2b3c4d``: the start time plus 32 random bits."""
-    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+def new_run_id(now: datetime, token: str | None = None) -> str:
+    """``20250325T010203Z-1a2b3c4d``: the start time plus 32 bits, random unless given.
+
+    A caller that must name the same run on a retry (a redelivered trigger)
+    derives ``token`` (8 hex digits) from what identifies the attempt.
+    """
+    token = secrets.token_hex(4) if token is None else token
+    run_id = f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{token}"
+    run_started(run_id)  # validates the token's form
+    return run_id
 
 
 def run_started(run_id: str) -> datetime:

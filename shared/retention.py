@@ -66,8 +66,11 @@ _BUCKETS: Mapping[str, Callable[[int, datetime], str]] = {
 
 
 def _format_duration(d: timedelta) -> str:
-    for unit, size in (("d", timedelta(days=1)), ("h", timedelta(hours=1)),
-                       ("m", timedelta(minutes=1))):
+    for unit, size in (
+        ("d", timedelta(days=1)),
+        ("h", timedelta(hours=1)),
+        ("m", timedelta(minutes=1)),
+    ):
         if d % size == timedelta(0):
             return f"{d // size}{unit}"
     return f"{d.total_seconds():g}s"
@@ -108,8 +111,9 @@ class Policy:
 
     def describe(self) -> str:
         """One line for logs and dry runs, e.g. ``keep 30 daily, 12 weekly, within 30d``."""
-        parts = [f"{'all' if n == self.UNLIMITED else n} {name}"
-                 for name, n in self.counts() if n != 0]
+        parts = [
+            f"{'all' if n == self.UNLIMITED else n} {name}" for name, n in self.counts() if n != 0
+        ]
         if self.within is not None:
             parts.append(f"within {_format_duration(self.within)}")
         return "keep " + ", ".join(parts) if parts else "no retention rule (keep nothing)"

@@ -18,8 +18,6 @@ from shared.gcs.run import ShardRef
 from shared.gcs.sinks import PubSubSink
 from shared.manifest import TIERS
 
-DEFAULT_SHARD_TOPIC = "dr-gcs-shards"
-
 
 def _settings() -> config.GcsSettings:
     return config.gcs_settings(config.sources(secrets=clients.secret_access()))
@@ -27,15 +25,14 @@ def _settings() -> config.GcsSettings:
 
 def shard_topic(settings: config.GcsSettings) -> str:
     """``projects/P/topics/T`` from ``DR_GCS_SHARD_TOPIC`` and the function's project."""
-    topic = os.environ.get("DR_GCS_SHARD_TOPIC") or DEFAULT_SHARD_TOPIC
-    if topic.startswith("projects/"):
-        return topic
+    if settings.shard_topic.startswith("projects/"):
+        return settings.shard_topic
     project = os.environ.get("GOOGLE_CLOUD_PROJECT") or settings.project_id
     if not project:
         raise ConfigError(
             "no project for the shard topic: set GOOGLE_CLOUD_PROJECT or GCS_PROJECT_ID"
         )
-    return f"projects/{project}/topics/{topic}"
+    return f"projects/{project}/topics/{settings.shard_topic}"
 
 
 def on_backup_message(message: PubSubMessage) -> None:

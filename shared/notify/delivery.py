@@ -90,13 +90,21 @@ def deliver(
         if not outcome.retryable or number >= backoff.attempts:
             log.error(
                 "notification via %s to %s failed after %d attempt(s): %s",
-                channel, destination, number, detail,
+                channel,
+                destination,
+                number,
+                detail,
             )
             return DeliveryResult(channel, destination, False, number, detail)
         delay = backoff.delay(number, outcome.retry_after)
         log.warning(
             "notification via %s to %s failed (attempt %d of %d), retrying in %.1fs: %s",
-            channel, destination, number, backoff.attempts, delay, detail,
+            channel,
+            destination,
+            number,
+            backoff.attempts,
+            delay,
+            detail,
         )
         sleep(delay)
 
@@ -119,6 +127,7 @@ def _guarded(
         return Attempt(ok=False, detail=error.message)
     except Exception as error:
         trace = "".join(traceback.format_exception(error))
-        log.error("notification via %s to %s crashed:\n%s", channel, destination,
-                  redact(trace, secrets))
+        log.error(
+            "notification via %s to %s crashed:\n%s", channel, destination, redact(trace, secrets)
+        )
         return Attempt(ok=False, detail=f"internal error: {type(error).__name__}: {error}")

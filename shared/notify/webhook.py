@@ -131,8 +131,12 @@ def teams_payload(report: RunReport) -> dict[str, Any]:
     if report.error:
         body += [
             {"type": "TextBlock", "text": "Error", "weight": "Bolder"},
-            {"type": "TextBlock", "text": _clip(report.error, _ERROR_LIMIT), "wrap": True,
-             "fontType": "Monospace"},
+            {
+                "type": "TextBlock",
+                "text": _clip(report.error, _ERROR_LIMIT),
+                "wrap": True,
+                "fontType": "Monospace",
+            },
         ]
     card = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",

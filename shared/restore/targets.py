@@ -133,6 +133,12 @@ class GcsTarget:
         )
 
 
+def _mongodb() -> TargetRestore:
+    from shared.mongodb.target import MongoRestoreTarget
+
+    return MongoRestoreTarget(config.sources(secrets=clients.secret_access()))
+
+
 def registry(
     store: StatusStore, clock: Clock = _utc_now
 ) -> Mapping[str, Callable[[], TargetRestore]]:
@@ -140,4 +146,5 @@ def registry(
     return {
         "firestore": lambda: FirestoreTarget(store, clock),
         "gcs": GcsTarget,
+        "mongodb": _mongodb,
     }

@@ -1,0 +1,225 @@
+"""What the job's commands do, between the command line and the library.
+
+Each loads settings at call time (``--config``/``DR_CONFIG_FILE``, then the
+environment, as the old scripts did), runs one library function, and ends the
+run the product's way: exactly one notification, and for a restore started by
+the dispatcher the request's status record finished through
+:mod:`shared.restore.lifecycle` (which notifies in that case).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from shared import clients, config, logs, reporting, storage
+from shared.errors import DRError, IntegrityError, RequestError
+from shared.keys import FileKeyring, keyring_for
+from shared.manifest import Manifest, RunLocation, new_run_id
+from shared.mongodb import backup, plan, retention, verify
+from shared.mongodb.archive import unpack
+from shared.mongodb.pipeline import ARCHIVE_NAME, open_archive, open_stored
+from shared.mongodb.request import MongoRestoreRequest
+from shared.mongodb.restore import restore
+from shared.notify import RunReport
+from shared.restore import lifecycle
+from shared.restore.status import StatusStore
+from shared.restoring import LogProgress, Progress, RestoreOutcome
+from shared.settings_source import Sources
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def _sources(config_file: str | None, environ: Mapping[str, str]) -> Sources:
+    return config.sources(config_file=config_file, environ=environ, secrets=clients.secret_access())
+
+
+def backup_command(
+    *,
+    config_file: str | None,
+    tier: str,
+    run_id: str | None,
+    dry_run: bool,
+    environ: Mapping[str, str],
+    clock: Clock,
+) -> int:
+    settings = config.mongodb_settings(_sources(config_file, environ))
+    if tier == "hourly" and not settings.retention.enable_hourly:
+        log.info("hourly MongoDB backups are off (ENABLE_HOURLY is false): nothing to do")
+        return 0
+    if dry_run:
+        for line in backup.plan_backup(settings):
+            log.info("would dump %s", line)
+        return 0
+    if run_id is None or int(environ.get("CLOUD_RUN_TASK_ATTEMPT") or 0) > 0:
+        run_id = new_run_id(clock())  # a retried execution is a new run
+    with logs.run_context(run_id=run_id):
+        return _backup(settings, RunLocation(settings.prefix, "mongodb", tier, run_id), clock)
+
+
+def _backup(settings: config.MongoSettings, location: RunLocation, clock: Clock) -> int:
+    tier, run_id = location.tier, location.run_id
+    bucket = clients.storage_client().bucket(settings.bucket)
+    if storage.read_json(bucket, location.manifest_path) is not None:
+        log.info("run %s is already committed (a redelivered trigger): nothing to do", run_id)
+        return 0
+    started = clock()
+    try:
+        keyring = keyring_for(settings.encryption, clients.secret_access())
+        manifest = backup.run_backup(
+            settings, location, bucket=bucket, keyring=keyring, clock=clock
+        )
+    except DRError as exc:
+        report = reporting.failure_report(
+            "mongodb", f"{tier} backup", run_id, started, clock(), f"{type(exc).__name__}: {exc}"
+        )
+        reporting.send(settings.notify, report, secrets=[settings.uri])
+        raise
+    details = _summary(manifest)
+    try:
+        removed = retention.prune_tier(bucket, settings.prefix, tier, settings.retention, clock())
+        details["retention"] = f"{len(removed)} old {tier} backup(s) removed"
+    except DRError as exc:  # the backup itself is committed and good
+        log.error("retention of %s backups failed: %s", tier, exc)
+        details["retention"] = f"failed: {exc}"
+    reporting.send(settings.notify, reporting.backup_report(manifest, details), [settings.uri])
+    return 0
+
+
+def _summary(manifest: Manifest) -> dict[str, str]:
+    details = manifest.details
+    summary = {"point in time": "yes" if details.get("point_in_time") else "no"}
+    if details.get("consistent_time"):
+        summary["consistent time"] = str(details["consistent_time"])
+    if details.get("point_in_time_note"):
+        summary["note"] = str(details["point_in_time_note"])
+    if details.get("dropped_during_dump"):
+        summary["dropped during dump"] = ", ".join(details["dropped_during_dump"])
+    return summary
+
+
+def restore_command(
+    *,
+    config_file: str | None,
+    request: MongoRestoreRequest,
+    request_id: str | None,
+    environ: Mapping[str, str],
+    clock: Clock,
+) -> int:
+    src = _sources(config_file, environ)
+    settings = config.mongodb_settings(src)
+    store = None
+    progress: Progress = LogProgress()
+    if request_id:
+        state = config.restore_settings(src).state_bucket
+        store = StatusStore(clients.storage_client().bucket(state), clock)
+        progress = store.progress(request_id)
+    started = clock()
+    token = (request_id or secrets.token_hex(4)).replace(".", "_")[:20]
+    try:
+        keyring = keyring_for(settings.encryption, clients.secret_access())
+        bucket = clients.storage_client().bucket(settings.bucket)
+        outcome = restore(
+            settings, request, bucket=bucket, keyring=keyring, progress=progress, token=token
+        )
+    except DRError as exc:
+        if store is not None and request_id:
+            lifecycle.fail(store, request_id, "mongodb", exc, settings.notify)
+        elif not request.dry_run:
+            error = f"{type(exc).__name__}: {exc}"
+            report = reporting.failure_report("mongodb", "restore", token, started, clock(), error)
+            reporting.send(settings.notify, report, [settings.uri])
+        raise
+    log.info("restore finished", extra={"fields": {"outcome": outcome.to_json()}})
+    if store is not None and request_id:
+        lifecycle.succeed(store, request_id, "mongodb", outcome, settings.notify)
+    elif not request.dry_run:
+        reporting.send(settings.notify, _restore_report(outcome, token, started, clock()))
+    return 0 if outcome.verified is not False else IntegrityError.exit_code
+
+
+def _restore_report(
+    outcome: RestoreOutcome, run_id: str, started: datetime, finished: datetime
+) -> RunReport:
+    return RunReport(
+        target="mongodb",
+        operation="test restore" if outcome.mode == "test" else "restore",
+        status="failed" if outcome.verified is False else "succeeded",
+        run_id=run_id,
+        started=started,
+        finished=finished,
+        counts=dict(outcome.counts),
+        manifest_path=outcome.backup,
+        details={"destination": outcome.destination, "verified": str(outcome.verified)},
+    )
+
+
+def verify_command(
+    *, config_file: str | None, request: MongoRestoreRequest, environ: Mapping[str, str]
+) -> int:
+    """Check a backup's archive against its manifest, end to end, writing nothing."""
+    src = _sources(config_file, environ)
+    bucket = clients.storage_client().bucket(src.require(config.MONGODB_GCS_BUCKET))
+    manifest = plan.resolve(bucket, config.mongodb_prefix(src), request)
+    keyring = keyring_for(_encryption(src), clients.secret_access())
+    name = manifest.location.path(ARCHIVE_NAME)
+    specs = verify.verify_archive(open_stored(bucket, name, None, keyring), manifest, name)
+    log.info("gs://%s/%s matches its manifest (%d namespaces)", bucket.name, name, len(specs))
+    return 0
+
+
+def _encryption(src: Sources) -> config.EncryptionSettings:
+    return config.EncryptionSettings(
+        key_files=src.get(config.ENCRYPTION_KEY_FILE) or (),
+        key_secret=src.get(config.ENCRYPTION_KEY_SECRET),
+    )
+
+
+def unpack_command(
+    *,
+    source: str,
+    directory: Path,
+    key_files: list[str],
+    config_file: str | None,
+    environ: Mapping[str, str],
+) -> int:
+    """Decrypt, decompress and unpack an archive into mongodump's directory layout."""
+    if key_files:
+        keyring: Any = FileKeyring(key_files)
+    else:
+        keyring = keyring_for(_encryption(_sources(config_file, environ)), clients.secret_access())
+    with contextlib.ExitStack() as stack:
+        manifest: Manifest | None = None
+        if source.startswith("gs://"):
+            bucket_name, _, path = source[5:].partition("/")
+            bucket = clients.storage_client().bucket(bucket_name)
+            run_directory = path if path.endswith("/") else path.rsplit("/", 1)[0] + "/"
+            found = storage.read_json(bucket, run_directory + "manifest.json")
+            if found is not None:
+                manifest = Manifest.from_json(found[0], source)
+            stream = open_stored(bucket, run_directory + ARCHIVE_NAME, None, keyring)
+        elif os.path.isfile(source):
+            stream = open_archive(stack.enter_context(Path(source).open("rb")), keyring)
+        else:
+            raise RequestError(f"{source} is neither a file nor a gs:// path")
+        files = unpack(stream.plaintext, directory, source)
+    if manifest is not None:
+        stream.check_stored(manifest.artifacts[0], source)
+        expected = manifest.details.get("files") or {}
+        wrong = sorted(set(expected) ^ set(files)) + sorted(
+            path
+            for path in set(expected) & set(files)
+            if (files[path].size, files[path].sha256)
+            != (expected[path]["size"], expected[path]["sha256"])
+        )
+        if wrong:
+            raise IntegrityError(f"{source}: unpacked files differ from the manifest: {wrong[:10]}")
+    log.info("unpacked %d files into %s", len(files), directory)
+    return 0

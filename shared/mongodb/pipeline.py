@@ -1,0 +1,107 @@
+"""The stages between the tar stream and Cloud Storage, in both directions.
+
+Writing: tar → zstd → AES-256-GCM STREAM → resumable upload, nothing on disk
+(Cloud Run's disk is memory). If the block raises, the encryption stream is
+abandoned without its final segment and the upload session is cancelled, so
+a failed dump leaves no object behind. Reading: download → checksum of the
+stored bytes → decryption (key looked up and checked first) → decompression.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from shared import compression, storage
+from shared.crypto import DecryptingReader, EncryptingWriter, Key, Keyring, Readable
+from shared.errors import IntegrityError
+from shared.manifest import Artifact
+from shared.mongodb.tarwriter import TarWriter
+
+if TYPE_CHECKING:
+    from google.cloud.storage import Bucket
+
+ARCHIVE_NAME = "dump.tar.zst.ewdr"
+CONTENT_TYPE = "application/octet-stream"
+READ_BUFFER = 1024 * 1024
+
+
+@contextlib.contextmanager
+def upload_archive(
+    bucket: Bucket,
+    object_name: str,
+    key: Key,
+    *,
+    level: int,
+    mtime: int,
+    part_size: int,
+    buffers: int,
+    stored: list[storage.StoredObject],
+) -> Iterator[TarWriter]:
+    """A :class:`TarWriter` whose members end up encrypted in ``object_name``."""
+    with (
+        storage.upload_stream(bucket, object_name, CONTENT_TYPE, stored) as raw,
+        EncryptingWriter(raw, key) as encrypted,
+    ):
+        compressed = compression.compressing_writer(encrypted, level)
+        tar = TarWriter(compressed, mtime, part_size, buffers)
+        try:
+            yield tar
+            tar.finish()
+        finally:
+            tar.close()
+        compressed.close()
+
+
+class _ChecksummingReader(io.RawIOBase):
+    """Passes a source through, checksumming every byte read."""
+
+    def __init__(self, source: Readable) -> None:
+        super().__init__()
+        self._source = source
+        self.checksums = storage.Checksums()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._source.read(len(buffer))
+        buffer[: len(data)] = data
+        self.checksums.update(data)
+        return len(data)
+
+
+@dataclass
+class ArchiveStream:
+    """The plaintext tar stream of one archive, and what is known about its stored bytes."""
+
+    plaintext: io.BufferedReader
+    key_id: str
+    _tap: _ChecksummingReader
+
+    def check_stored(self, artifact: Artifact, where: str) -> None:
+        """After reading to the end: the bytes read are the ones the manifest lists."""
+        sums = self._tap.checksums
+        if (sums.size, sums.sha256) != (artifact.size, artifact.sha256):
+            raise IntegrityError(
+                f"{where}: archive is {sums.size} bytes with SHA-256 {sums.sha256}; the "
+                f"manifest lists {artifact.size} bytes with SHA-256 {artifact.sha256}"
+            )
+
+
+def open_archive(source: Readable, keyring: Keyring) -> ArchiveStream:
+    """Start reading an archive: the key is found and checked before anything is decrypted."""
+    tap = _ChecksummingReader(source)
+    decrypted = DecryptingReader(cast(Readable, tap), keyring)
+    plaintext = compression.decompressing_reader(decrypted)
+    return ArchiveStream(io.BufferedReader(plaintext, READ_BUFFER), decrypted.header.key_id, tap)
+
+
+def open_stored(
+    bucket: Bucket, object_name: str, generation: int | None, keyring: Keyring
+) -> ArchiveStream:
+    """:func:`open_archive` on a Cloud Storage object generation."""
+    return open_archive(storage.open_download(bucket, object_name, generation), keyring)

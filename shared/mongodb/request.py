@@ -1,0 +1,61 @@
+"""A MongoDB restore request: the guide's ``mongodb_restore.sh`` flags, one field each.
+
+``--date`` → ``date``, ``--type`` → ``type``, ``--hour`` → ``hour``,
+``--target-db`` → ``target_db``, ``--test-mode`` → ``test_mode``, plus
+``drop`` (drop each collection before restoring it), ``confirm`` (the
+production database name, required to overwrite it) and ``dry_run``. The same
+fields arrive as a ``dr-restore`` message (validated by
+:mod:`shared.restore.schema`) or as the job's command-line flags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from shared.restore import schema
+
+
+@dataclass(frozen=True)
+class MongoRestoreRequest:
+    day: date | None
+    tier: str | None = None
+    hour: int | None = None
+    target_db: str | None = None
+    test_mode: bool = False
+    drop: bool = False
+    confirm: str | None = None
+    dry_run: bool = False
+
+    @classmethod
+    def from_message(cls, body: Mapping[str, Any]) -> MongoRestoreRequest:
+        """From a ``dr-restore`` body (``"target": "mongodb"``), validated by its schema."""
+        fields = schema.validate({"target": "mongodb", **body}).fields
+        return cls(
+            day=date.fromisoformat(fields["date"]) if fields.get("date") else None,
+            tier=fields.get("type"),
+            hour=fields.get("hour"),
+            target_db=fields.get("target_db"),
+            test_mode=bool(fields.get("test_mode", False)),
+            drop=bool(fields.get("drop", False)),
+            confirm=fields.get("confirm"),
+            dry_run=bool(fields.get("dry_run", False)),
+        )
+
+    def to_message(self) -> dict[str, Any]:
+        """The ``dr-restore`` body of this request (fields left at their default are omitted)."""
+        body: dict[str, Any] = {"target": "mongodb"}
+        if self.day is not None:
+            body["date"] = self.day.isoformat()
+        optional = {
+            "type": self.tier,
+            "hour": self.hour,
+            "target_db": self.target_db,
+            "confirm": self.confirm,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        flags = {"test_mode": self.test_mode, "drop": self.drop, "dry_run": self.dry_run}
+        body.update({k: True for k, v in flags.items() if v})
+        return body

@@ -1,0 +1,188 @@
+"""Restoring a MongoDB backup: the guide's forms, with the safety rules enforced here too.
+
+* ``--date D --type T [--hour H]`` picks the backup (:meth:`Catalog.resolve`).
+* Without ``--target-db`` the databases are restored under their own names:
+  that overwrites production, so it runs only when ``confirm`` repeats the
+  database name. ``--target-db X`` restores a one-database backup as ``X``.
+* Collections that already exist in a target are refused unless ``drop`` is
+  set; then each is dropped just before it is restored, never earlier.
+* ``--test-mode`` restores into a scratch database, compares every
+  collection's count and content hash (and index names) with the manifest,
+  drops the scratch database whatever happened, and reports.
+* ``--dry-run`` only says what would be written.
+
+The archive is verified end to end before the first write (see
+:mod:`.verify`); both passes read the same object generation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pymongo import MongoClient
+
+from shared.config import MongoSettings
+from shared.crypto import Keyring
+from shared.errors import BackupNotFound, IntegrityError
+from shared.manifest import Manifest
+from shared.mongodb import plan, verify
+from shared.mongodb.connection import connect, describe, mongo_errors
+from shared.mongodb.load import Loader, LoadResult
+from shared.mongodb.metadata import CollectionSpec
+from shared.mongodb.pipeline import ARCHIVE_NAME, open_stored
+from shared.mongodb.request import MongoRestoreRequest
+from shared.restoring import Progress, RestoreOutcome
+
+if TYPE_CHECKING:
+    from google.cloud.storage import Bucket
+
+log = logging.getLogger(__name__)
+
+
+def restore(
+    settings: MongoSettings,
+    request: MongoRestoreRequest,
+    *,
+    bucket: Bucket,
+    keyring: Keyring,
+    progress: Progress,
+    token: str,
+) -> RestoreOutcome:
+    """Run ``request``; ``token`` names a test run's scratch databases."""
+    manifest = plan.resolve(bucket, settings.prefix, request)
+    db_map = plan.database_map(manifest, request, token)
+    production = plan.production_name(manifest, settings.db_name, request)
+    object_name = manifest.location.path(ARCHIVE_NAME)
+    where = f"gs://{bucket.name}/{object_name}"
+    server = describe(settings.uri)
+    client = connect(settings.uri)
+    try:
+        with mongo_errors("restoring", server):
+            existing = plan.existing_targets(client, manifest, db_map)
+            plan.check_safety(request, production, existing)
+            lines = plan.plan_lines(manifest, db_map, existing)
+            if request.dry_run:
+                return plan.outcome(manifest, bucket, request, db_map, plan=lines)
+            return _run(
+                client, manifest, request, db_map, existing, bucket, keyring, progress, where
+            )
+    finally:
+        if request.test_mode and not request.dry_run:
+            _drop_scratch(client, db_map)
+        client.close()
+
+
+def _run(
+    client: MongoClient[dict[str, Any]],
+    manifest: Manifest,
+    request: MongoRestoreRequest,
+    db_map: Mapping[str, str],
+    existing: Mapping[str, int],
+    bucket: Bucket,
+    keyring: Keyring,
+    progress: Progress,
+    where: str,
+) -> RestoreOutcome:
+    generation = _generation(bucket, manifest.location.path(ARCHIVE_NAME), where)
+    progress.update(step="verifying the archive against the manifest")
+    specs = verify.verify_archive(
+        open_stored(bucket, manifest.location.path(ARCHIVE_NAME), generation, keyring),
+        manifest,
+        where,
+    )
+    for namespace in existing:
+        db, _, name = namespace.partition(".")
+        client[db].drop_collection(name)
+    problems: list[str] = []
+
+    def check() -> None:
+        progress.phase("Verifying")
+        problems.extend(_compare(client, manifest, specs, db_map, content=request.test_mode))
+
+    loader = Loader(
+        client,
+        specs,
+        db_map,
+        replay_oplog=bool(manifest.details.get("point_in_time")),
+        progress=progress,
+        before_oplog=check,
+    )
+    result = loader.run(
+        open_stored(bucket, manifest.location.path(ARCHIVE_NAME), generation, keyring), where
+    )
+    if request.test_mode and problems:
+        raise IntegrityError(
+            f"test restore of {manifest.location.run_id} does not match its manifest: "
+            + "; ".join(problems[:10])
+        )
+    return plan.outcome(
+        manifest,
+        bucket,
+        request,
+        db_map,
+        verified=not problems,
+        counts=result.inserted,
+        notes=_load_notes(result, problems),
+        consistent_time=manifest.details.get("consistent_time"),
+        oplog_applied=result.oplog_applied,
+        duplicates_skipped=result.duplicates,
+        problems=problems,
+    )
+
+
+def _load_notes(result: LoadResult, problems: list[str]) -> list[str]:
+    notes = [f"mismatch: {p}" for p in problems]
+    if result.duplicates:
+        notes.append(f"{result.duplicates} duplicate documents in the dump were skipped")
+    return notes
+
+
+def _generation(bucket: Bucket, object_name: str, where: str) -> int:
+    blob = bucket.get_blob(object_name)
+    if blob is None:
+        raise BackupNotFound(f"{where} is missing although its manifest lists it")
+    return int(blob.generation or 0)
+
+
+def _compare(
+    client: MongoClient[dict[str, Any]],
+    manifest: Manifest,
+    specs: Mapping[str, CollectionSpec],
+    db_map: Mapping[str, str],
+    *,
+    content: bool,
+) -> list[str]:
+    """Restored collections against the manifest: counts always; hashes and indexes in test mode."""
+    problems = []
+    for namespace, info in (manifest.details.get("collections") or {}).items():
+        spec = specs[namespace]
+        if spec.kind == "view":
+            continue
+        db = db_map[spec.db]
+        collection = client[db][spec.source_collection]
+        if content:
+            restored = verify.hash_collection(client, db, spec.source_collection)
+            count, digest = restored.count, restored.hexdigest
+        else:
+            count, digest = collection.count_documents({}), info["content_hash"]
+        if count != info["count"]:
+            problems.append(f"{namespace}: {count} documents restored, {info['count']} backed up")
+        elif digest != info["content_hash"]:
+            problems.append(f"{namespace}: restored documents differ from the backed-up ones")
+        if content:
+            wanted = {str(i["name"]) for i in spec.indexes}
+            missing = wanted - {str(i["name"]) for i in client[db][spec.name].list_indexes()}
+            if missing:
+                problems.append(f"{namespace}: indexes missing after restore: {sorted(missing)}")
+    return problems
+
+
+def _drop_scratch(client: MongoClient[dict[str, Any]], db_map: Mapping[str, str]) -> None:
+    for scratch in db_map.values():
+        try:
+            client.drop_database(scratch)
+            log.info("dropped scratch database %s", scratch)
+        except Exception:  # cleanup must not hide the restore's own outcome
+            log.exception("could not drop scratch database %s; drop it by hand", scratch)
