@@ -22,8 +22,15 @@ TRIGGERS = {
 
 
 def product_functions(settings: Mapping[str, str] | None = None) -> tuple[FunctionSpec, ...]:
-    """One spec per product function, each with ``settings`` as its environment."""
+    """One spec per product function, each with ``settings`` as its environment.
+
+    As deployed, each trigger subscription dead-letters to ``<topic>-dead-letter``
+    after 5 attempts, where a pull subscription keeps what arrives.
+    """
     env = dict(settings or {})
     return tuple(
-        FunctionSpec(target=target, topics=(topic,), env=env) for target, topic in TRIGGERS.items()
+        FunctionSpec(
+            target=target, topics=(topic,), env=env, dead_letter_topic=f"{topic}-dead-letter"
+        )
+        for target, topic in TRIGGERS.items()
     )

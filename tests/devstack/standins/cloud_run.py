@@ -50,7 +50,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.devstack.standin import CloudRunStandIn  # the component lives with the others
 from tests.devstack.standins.httpbase import ApiError, OperationStore, Request, Router, main
 
 _TYPE = "type.googleapis.com/google.cloud.run.v2.Execution"
@@ -251,8 +250,6 @@ def _build(args: argparse.Namespace) -> Router:
     atexit.register(executions.kill_all)
     return build_router(executions, operations)
 
-
-__all__ = ["CloudRunStandIn", "build_router"]
 
 if __name__ == "__main__":
     raise SystemExit(main("cloud_run", _build, _configure))
