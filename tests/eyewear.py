@@ -154,7 +154,7 @@ def clients_storage() -> Any:
 def seed_buckets(objects_per_bucket: int = 120) -> dict[str, int]:
     """Fill the three source buckets; returns objects per bucket."""
     storage = clients_storage()
-    rng = random.Random(20250325)  # noqa: S311 - sample data, not secrets
+    rng = random.Random(20250325)
     assets = storage.bucket("eyewearml-assets")
     for n in range(objects_per_bucket):
         blob = assets.blob(f"frames/{n // 40:02d}/frame-{n:04d} (front).png")
