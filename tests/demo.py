@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -49,7 +50,7 @@ class Report:
         return result
 
     @staticmethod
-    def table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    def table(title: str, header: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
         widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
         print(f"\n{title}")
         for row in [header, *rows]:
@@ -113,12 +114,13 @@ def seed(report: Report, platform: eyewear.Platform, scale: int) -> None:
 
 
 def backups(report: Report, platform: eyewear.Platform) -> None:
-    rows, manifests = [], []
+    rows: list[tuple[str, ...]] = []
+    manifests: list[Any] = []
     for target, tier in (("gcs", "daily"), ("firestore", "daily"), ("mongodb", "daily")):
         began = time.monotonic()
         entry = report.timed(
             f"{target} {tier} backup (published to its scheduler topic)",
-            lambda target=target, tier=tier: platform.backup(target, tier),
+            functools.partial(platform.backup, target, tier),
         )
         manifest = entry.manifest
         manifests.append(entry)
@@ -145,12 +147,13 @@ RESTORES = (
 
 def restores(report: Report, platform: eyewear.Platform) -> bool:
     today = time.strftime("%Y-%m-%d", time.gmtime())
-    rows, all_verified = [], True
+    rows: list[tuple[Any, ...]] = []
+    all_verified = True
     for template in RESTORES:
         body = {k: today if v == "TODAY" else v for k, v in template.items()}
         status = report.timed(
             f"{body['target']} test restore (gcloud pubsub topics publish dr-restore)",
-            lambda body=body: platform.restore(body),
+            functools.partial(platform.restore, body),
         )
         result = status.get("result") or {}
         verified = status["phase"] == "Completed" and result.get("verified") is True

@@ -133,10 +133,17 @@ def deploy(stack: Stack, product_settings: Mapping[str, str]) -> FunctionGroup:
     secrets = clients.secret_manager_client()
     parent = f"projects/{stack.project}"
     secrets.create_secret(
-        parent=parent, secret_id=KEY_SECRET, secret={"replication": {"automatic": {}}}
+        request={
+            "parent": parent,
+            "secret_id": KEY_SECRET,
+            "secret": {"replication": {"automatic": {}}},
+        }
     )
     secrets.add_secret_version(
-        parent=f"{parent}/secrets/{KEY_SECRET}", payload={"data": key_file.read_bytes()}
+        request={
+            "parent": f"{parent}/secrets/{KEY_SECRET}",
+            "payload": {"data": key_file.read_bytes()},
+        }
     )
     job_env = {**stack.env(), **product_settings, "PYTHONUNBUFFERED": "1"}
     stack.cloud_run.define_job(
@@ -187,6 +194,7 @@ def seed_mongo(mongo_uri: str, people: int = 2000) -> dict[str, int]:
     """``eyewear_ml`` with every BSON type, indexes, options and a view; counts per collection."""
     import pymongo
 
+    client: Any
     with pymongo.MongoClient(mongo_uri) as client:
         client.drop_database(DB_NAME)
         db = client[DB_NAME]

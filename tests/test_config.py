@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ CONF = Path(__file__).parent / "data" / "conf"
 SLACK = "https://hooks.slack.com/services/TXXXXXX/BXXXXXX/XXXXXXXX"
 
 
-def load(kind: str, environ: dict[str, str] | None = None, **overrides: str):
+def load(kind: str, environ: dict[str, str] | None = None, **overrides: str) -> Any:
     src = config.sources(
         config_file=str(CONF / f"{kind}_backup.conf"), environ=environ or {}, overrides=overrides
     )

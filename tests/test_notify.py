@@ -248,8 +248,12 @@ def test_email_temporarily_refused_everywhere_is_retried(smtp_server: SmtpServer
 def test_email_server_down_is_retried_then_logged(
     closed_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = NotifySettings(emails=("ops@eyewear.example",), smtp_host="127.0.0.1",
-                              smtp_port=closed_port, smtp_starttls=False)
+    settings = NotifySettings(
+        emails=("ops@eyewear.example",),
+        smtp_host="127.0.0.1",
+        smtp_port=closed_port,
+        smtp_starttls=False,
+    )
     sleeps: list[float] = []
     [result] = notifier(settings, sleeps).send(make_report())
 
@@ -459,8 +463,9 @@ def test_a_crashing_channel_is_a_logged_failure_with_the_trace_redacted(
     def crash() -> Attempt:
         raise RuntimeError(f"bug while posting to https://hooks.slack.com{HOOK_PATH}")
 
-    result = deliver("webhook", "hooks.slack.com", crash, backoff=FAST, sleep=time.sleep,
-                     secrets=[])
+    result = deliver(
+        "webhook", "hooks.slack.com", crash, backoff=FAST, sleep=time.sleep, secrets=[]
+    )
     assert (result.ok, result.attempts) == (False, 1)
     assert result.detail.startswith("internal error: RuntimeError: bug while posting")
     assert "Traceback" in product_log(caplog)
@@ -481,7 +486,9 @@ def test_every_channel_is_tried_whatever_the_others_do(
     )
     results = notifier(settings, []).send(make_report(status="succeeded", error=None))
     assert [(r.channel, r.ok) for r in results] == [
-        ("email", False), ("webhook", True), ("webhook", False)
+        ("email", False),
+        ("webhook", True),
+        ("webhook", False),
     ]
 
 

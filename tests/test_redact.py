@@ -12,31 +12,56 @@ from shared.secret import Secret
     ("text", "expected"),
     [
         # passwords in URIs
-        ("connect mongodb://backup:s3cr3t@db1:27017,db2:27017/eyewear_ml?replicaSet=rs0 failed",
-         "connect mongodb://backup:***@db1:27017,db2:27017/eyewear_ml?replicaSet=rs0 failed"),
-        ("mongodb+srv://backup:p%40ss@cluster0.example.net/eyewear_ml",
-         "mongodb+srv://backup:***@cluster0.example.net/eyewear_ml"),
+        (
+            "connect mongodb://backup:s3cr3t@db1:27017,db2:27017/eyewear_ml?replicaSet=rs0 failed",
+            "connect mongodb://backup:***@db1:27017,db2:27017/eyewear_ml?replicaSet=rs0 failed",
+        ),
+        (
+            "mongodb+srv://backup:p%40ss@cluster0.example.net/eyewear_ml",
+            "mongodb+srv://backup:***@cluster0.example.net/eyewear_ml",
+        ),
         ("mongodb://backup:p@ss@host/db", "mongodb://backup:***@host/db"),  # unencoded "@"
         ("GET https://user:pw@proxy.example:8443/x", "GET https://user:***@proxy.example:8443/x"),
-        ("MONGODB_URI='mongodb://u:pw@h' and 'mongodb://v:qq@k/'",
-         "MONGODB_URI='mongodb://u:***@h' and 'mongodb://v:***@k/'"),
+        (
+            "MONGODB_URI='mongodb://u:pw@h' and 'mongodb://v:qq@k/'",
+            "MONGODB_URI='mongodb://u:***@h' and 'mongodb://v:***@k/'",
+        ),
         # credentials in query strings and key=value text
-        ("https://storage.example/o?X-Goog-Signature=abc123&X-Goog-Date=20250325",
-         "https://storage.example/o?X-Goog-Signature=***&X-Goog-Date=20250325"),
-        ("https://api.example/v1?key=AIzaSy123&alt=json", "https://api.example/v1?key=***&alt=json"),
-        ("https://x.example/cb?access_token=tok#frag", "https://x.example/cb?access_token=***#frag"),
-        ("https://blob.example/c?sv=2024&sig=Zm9v%2Bbar&se=1", "https://blob.example/c?sv=2024&sig=***&se=1"),
+        (
+            "https://storage.example/o?X-Goog-Signature=abc123&X-Goog-Date=20250325",
+            "https://storage.example/o?X-Goog-Signature=***&X-Goog-Date=20250325",
+        ),
+        (
+            "https://api.example/v1?key=AIzaSy123&alt=json",
+            "https://api.example/v1?key=***&alt=json",
+        ),
+        (
+            "https://x.example/cb?access_token=tok#frag",
+            "https://x.example/cb?access_token=***#frag",
+        ),
+        (
+            "https://blob.example/c?sv=2024&sig=Zm9v%2Bbar&se=1",
+            "https://blob.example/c?sv=2024&sig=***&se=1",
+        ),
         ("host=db password=hunter2 user=dr", "host=db password=*** user=dr"),
         ("client_secret=abc;api_key=def", "client_secret=***;api_key=***"),
         # chat webhooks: the path is the token
-        ("POST https://hooks.slack.com/services/T0001/B0001/XXXXXXXX failed",
-         "POST https://hooks.slack.com/services/*** failed"),
-        ("https://contoso.webhook.office.com/webhookb2/a-b@c-d/IncomingWebhook/e/f",
-         "https://contoso.webhook.office.com/***"),
-        ("https://outlook.office.com/webhook/abc/IncomingWebhook/def",
-         "https://outlook.office.com/webhook/***"),
-        ("https://prod-1.westus.logic.azure.com:443/workflows/id/triggers/manual/paths/invoke?sig=s",
-         "https://prod-1.westus.logic.azure.com:443/***"),
+        (
+            "POST https://hooks.slack.com/services/T0001/B0001/XXXXXXXX failed",
+            "POST https://hooks.slack.com/services/*** failed",
+        ),
+        (
+            "https://contoso.webhook.office.com/webhookb2/a-b@c-d/IncomingWebhook/e/f",
+            "https://contoso.webhook.office.com/***",
+        ),
+        (
+            "https://outlook.office.com/webhook/abc/IncomingWebhook/def",
+            "https://outlook.office.com/webhook/***",
+        ),
+        (
+            "https://prod-1.westus.logic.azure.com:443/workflows/id/triggers/manual/paths/invoke?sig=s",
+            "https://prod-1.westus.logic.azure.com:443/***",
+        ),
     ],
 )
 def test_patterns_hide_credentials(text: str, expected: str) -> None:
@@ -77,10 +102,14 @@ def test_empty_secrets_are_ignored() -> None:
 @pytest.mark.parametrize(
     ("uri", "shown"),
     [
-        ("mongodb+srv://backup:pw@cluster0.example.net/eyewear_ml?authSource=admin",
-         "mongodb+srv://backup@cluster0.example.net/eyewear_ml"),
-        ("mongodb://backup:p@ss@db1:27017,db2:27017/eyewear_ml?replicaSet=rs0",
-         "mongodb://backup@db1:27017,db2:27017/eyewear_ml"),
+        (
+            "mongodb+srv://backup:pw@cluster0.example.net/eyewear_ml?authSource=admin",
+            "mongodb+srv://backup@cluster0.example.net/eyewear_ml",
+        ),
+        (
+            "mongodb://backup:p@ss@db1:27017,db2:27017/eyewear_ml?replicaSet=rs0",
+            "mongodb://backup@db1:27017,db2:27017/eyewear_ml",
+        ),
         ("mongodb://db1:27017", "mongodb://db1:27017"),
         ("mongodb://u:pw@db1:27017?tls=true", "mongodb://u@db1:27017"),
         ("https://hooks.slack.com/services/T/B/X", "https://hooks.slack.com/services/***"),

@@ -68,7 +68,7 @@ def _today() -> str:
 # Each command of the guide, one for one (test mode where the guide uses it). Production
 # overwrites carry the confirmation the README's examples carry; restoring over existing
 # MongoDB collections also says "drop" (mongorestore --drop): nothing is replaced unasked.
-GUIDE = {
+GUIDE: dict[str, dict[str, Any]] = {
     "mongodb_restore.sh --date D --type daily --test-mode":
         {"target": "mongodb", "date": "D", "type": "daily", "test_mode": True},
     "mongodb_restore.sh --date D --type daily":
@@ -122,6 +122,7 @@ def test_each_guide_command_runs_its_restore_and_ends_completed(
 def test_an_unconfirmed_production_overwrite_is_only_planned(platform: eyewear.Platform) -> None:
     import pymongo
 
+    client: Any
     with pymongo.MongoClient(platform.settings["MONGODB_URI"]) as client:
         client[eyewear.DB_NAME].marker.insert_one({"_id": "written after the backup"})
         status = platform.restore({"target": "mongodb", "date": _today(), "type": "daily"})
@@ -165,6 +166,7 @@ def _snapshot(platform: eyewear.Platform) -> tuple[Any, ...]:
         for blob in storage.list_blobs(name)
     )
     locks = [blob.name for blob in storage.list_blobs(eyewear.STATE_BUCKET, prefix="locks/")]
+    client: Any
     with pymongo.MongoClient(platform.settings["MONGODB_URI"]) as client:
         databases = sorted(client.list_database_names())
     return objects, locks, databases

@@ -122,7 +122,5 @@ def test_messages_name_the_field_and_the_expected_form(
 
 
 def test_version_date_forms() -> None:
-    assert parse_version_date("2025-03-25").isoformat() == "2025-03-25T23:59:59.999999+00:00"
-    assert (
-        parse_version_date("2025-03-25T14:00:00+02:00").isoformat() == "2025-03-25T12:00:00+00:00"
-    )
+    assert str(parse_version_date("2025-03-25")) == "2025-03-25 23:59:59.999999+00:00"
+    assert str(parse_version_date("2025-03-25T14:00:00+02:00")) == "2025-03-25 12:00:00+00:00"
