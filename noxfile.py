@@ -84,17 +84,12 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def stack(session: nox.Session) -> None:
-    """Run the local stack in the foreground; then `eval "$(python3 -m tests.devstack env)"`."""
+    """The demo, then the stack stays up; `eval "$(python3 -m tests.devstack env)"` to use it."""
     session.install(*RUNTIME, *TESTING)
     session.run(
-        "python",
-        "-m",
-        "tests.devstack",
-        "up",
-        "--with-functions",
-        *session.posargs,
+        "python", "-m", "tests.demo", "--keep-running", *session.posargs,
         env={"PYTHONPATH": str(Path.cwd())},
-    )
+    )  # fmt: skip
 
 
 @nox.session(venv_backend="none")

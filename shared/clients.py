@@ -58,13 +58,22 @@ def _override(endpoint: str | None) -> dict[str, Any]:
 
 
 def storage_client(project: str | None = None) -> storage.Client:
+    from google.auth.exceptions import DefaultCredentialsError
     from google.cloud import storage
 
     if os.environ.get("STORAGE_EMULATOR_HOST"):
         from google.auth.credentials import AnonymousCredentials
 
         return storage.Client(project=project or "local", credentials=AnonymousCredentials())
-    return storage.Client(project=project)
+    try:
+        return storage.Client(project=project)
+    except DefaultCredentialsError:
+        from shared.errors import PermissionDenied
+
+        raise PermissionDenied(
+            "no Google Cloud credentials: run `gcloud auth application-default login` "
+            "(or use a service account), or point STORAGE_EMULATOR_HOST at a local server"
+        ) from None
 
 
 def publisher_client() -> PublisherClient:

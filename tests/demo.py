@@ -22,6 +22,7 @@ import contextlib
 import functools
 import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -217,17 +218,20 @@ def main(argv: list[str] | None = None) -> int:
             f"\n{'All restores verified' if verified else 'SOME RESTORES FAILED'}; total {total:.1f} s"
         )
         if args.keep_running:
-            env = {**platform.stack.env(), **platform.gcloud_env}
+            env = {**platform.stack.env(), **platform.settings, **platform.gcloud_env}
             envfile.write(envfile.STATE_DIR, env)
             cleanup.callback(envfile.remove, envfile.STATE_DIR)
             print('\nThe stack is up. In another shell:\n  eval "$(python3 -m tests.devstack env)"')
+            print("  (gcloud, the client libraries and `python -m shared.cli` then use it)")
             print(
                 "  gcloud pubsub topics publish dr-restore --message "
                 '\'{"target": "gcs", "source_bucket": "eyewearml-assets", "test_mode": true}\''
             )
             print("Ctrl-C stops everything.", flush=True)
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, signal.default_int_handler)  # each ends the wait below
             with contextlib.suppress(KeyboardInterrupt):
-                while True:
+                while not platform.stack.exited():
                     time.sleep(1)
     return 0 if verified else 1
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 STATE_DIR = Path(__file__).resolve().parents[2] / ".devstack"
+OWNERS = (b"tests.devstack", b"tests.demo")  # the commands that keep a stack up
 
 
 def env_path(state_dir: Path) -> Path:
@@ -56,7 +57,7 @@ def live_owner(state_dir: Path) -> int | None:
         command = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError):
         return None
-    return pid if b"tests.devstack" in command else None
+    return pid if any(owner in command for owner in OWNERS) else None
 
 
 def read(state_dir: Path) -> str | None:
