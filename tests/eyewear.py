@@ -28,6 +28,7 @@ from tests.devstack.functions import FunctionGroup
 from tests.devstack.process import REPO_ROOT
 from tests.devstack.product import product_functions
 from tests.devstack.stack import Stack
+from tests.polling import wait_until
 
 SOURCE_BUCKETS = ("eyewearml-assets", "eyewearml-models", "eyewearml-data")
 BACKUP_BUCKET = "eyewearml-backups"
@@ -213,19 +214,6 @@ def seed_firestore(project: str) -> Mapping[str, int]:
     return firestoredata.seed(client)
 
 
-def wait_for(condition: Any, timeout: float, what: str, interval: float = 0.25) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail naming ``what``."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 def logs_of(stack: Stack) -> Iterator[Path]:
     """Every log file of the stack (servers, functions, job executions), for a failure report."""
     yield from sorted(stack.workdir.rglob("*.log"))
@@ -279,7 +267,7 @@ class Platform:
             fresh = [e for e in self.backups(target) if e.backup_id not in before and e.complete]
             return fresh[0] if fresh else None
 
-        return wait_for(committed, timeout, f"a {tier} {target} backup")
+        return wait_until(committed, timeout, f"a {tier} {target} backup")
 
     def publish_restore(self, body: Mapping[str, Any]) -> str:
         """``gcloud pubsub topics publish dr-restore --message '...'``; returns the request id."""
@@ -309,7 +297,7 @@ class Platform:
             record = self.status(request_id)
             return record if record and record["phase"] in FINAL_PHASES else None
 
-        return dict(wait_for(ended, timeout, f"restore request {request_id}"))
+        return dict(wait_until(ended, timeout, f"restore request {request_id}"))
 
     def restore(self, body: Mapping[str, Any], timeout: float = 180.0) -> dict[str, Any]:
         return self.wait_status(self.publish_restore(body), timeout)

@@ -8,14 +8,13 @@ The fixtures that start it are in :mod:`tests.firestore_fixtures`.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from tests import firestoredata
 from tests.devstack.emulators import FirestoreEmulator
+from tests.polling import wait_until
 
 DENIED_PROJECT = "demo-denied"
 EU_BUCKET = "dr-test-eu-backups"
@@ -93,13 +92,3 @@ def wait_done(client: Any, operation: str | None) -> None:
 
     assert operation is not None
     wait_until(lambda: admin.operation_status(client, operation).done, what=operation)
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or condition}")

@@ -17,7 +17,6 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -36,21 +35,12 @@ from tests.devstack.stack import DEFAULT_PROJECT, SERVICES, Stack
 from tests.devstack.standin import SecretManagerStandIn
 from tests.devstack.standins.httpbase import ApiError, OperationStore, Router, StandInServer
 from tests.devstack.storage import FakeGcsServer
+from tests.polling import wait_until
 
 EVENTS = Path(__file__).parent / "data" / "events"
 ECHO_SOURCE = "tests/data/functions/echo_main.py"
 ECHO_TOPIC = "echo-in"
 ECHO_DEAD_LETTERS = "echo-dead"
-
-
-def _wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def _records(out: Path, message_id: str) -> list[dict[str, Any]]:
@@ -172,7 +162,7 @@ def test_published_message_reaches_the_function_by_push(
     topic = publisher.topic_path(DEFAULT_PROJECT, ECHO_TOPIC)
     message_id = publisher.publish(topic, b'{"request": "ping"}', origin="client").result(10)
 
-    (record,) = _wait_for(lambda: _records(echo_out, message_id), what="the push")
+    (record,) = wait_until(lambda: _records(echo_out, message_id), what="the push")
 
     assert record["data"] == '{"request": "ping"}'
     assert record["attributes"] == {"origin": "client"}
@@ -308,7 +298,7 @@ def test_gcloud_cli_in_an_up_shell_reaches_the_function_and_ctrl_c_cleans_up(
             cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        _wait_for(lambda: (state / "env.sh").exists() or up.poll() is not None, 90, "env.sh")
+        wait_until(lambda: (state / "env.sh").exists() or up.poll() is not None, 90, "env.sh")
         assert up.poll() is None, (tmp_path / "up.log").read_text()
         groups = _descendant_groups(up.pid)
         exports = subprocess.run(
@@ -321,7 +311,7 @@ def test_gcloud_cli_in_an_up_shell_reaches_the_function_and_ctrl_c_cleans_up(
         )  # fmt: skip
         assert published.returncode == 0, published.stderr
         (message_id,) = json.loads(published.stdout)["messageIds"]
-        (record,) = _wait_for(lambda: _records(out, message_id), what="the gcloud message")
+        (record,) = wait_until(lambda: _records(out, message_id), what="the gcloud message")
     finally:
         up.send_signal(signal.SIGINT)
         code = up.wait(60)
@@ -433,7 +423,7 @@ def test_operation_store_serves_long_running_operations() -> None:
         assert rest.call("GET", f"{base}/v1/{first['name']}")["done"] is False
         rest.call("POST", f"{base}/v1/{second['name']}:cancel")
         release.set()
-        done = _wait_for(lambda: rest.call("GET", f"{base}/v1/{first['name']}")["done"])
+        done = wait_until(lambda: rest.call("GET", f"{base}/v1/{first['name']}")["done"])
         listed = rest.call("GET", f"{base}/v1/projects/p/databases/d/operations")
         with pytest.raises(rest.RestError) as conflict:
             rest.call("POST", base + "/v1/broken")

@@ -33,8 +33,8 @@ from tests.firestorestack import (
     seed,
     settings_for,
     wait_done,
-    wait_until,
 )
+from tests.polling import wait_until
 
 pytest_plugins = ["tests.firestore_fixtures"]
 

@@ -25,7 +25,8 @@ from shared.firestore.pending import PendingExport
 from tests import firestoredata
 from tests.devstack.functions import FunctionGroup, FunctionSpec
 from tests.devstack.storage import unique_bucket_name
-from tests.firestorestack import HELD_DB, data_client, wait_until
+from tests.firestorestack import HELD_DB, data_client
+from tests.polling import wait_until
 
 pytest_plugins = ["tests.firestore_fixtures"]
 

@@ -27,7 +27,7 @@ from shared.catalog import Catalog
 from shared.gcs.run import ShardRef, done_prefix
 from tests.devstack.functions import FunctionGroup, FunctionSpec
 from tests.devstack.storage import unique_bucket_name
-from tests.firestorestack import wait_until  # the suite's one poll-until helper
+from tests.polling import wait_until
 from tests.test_gcs_backup import HOOK, backup_objects, fill, reports
 
 EVENTS = Path(__file__).parent / "data" / "events"

@@ -22,6 +22,7 @@ import pytest
 from tests import eyewear
 from tests.conftest import patched_environ
 from tests.devstack.stack import Stack
+from tests.polling import wait_until
 from tests.servers_mail import run_smtp
 
 CORPUS = Path(__file__).parent / "data" / "restore" / "malformed.jsonl"
@@ -139,7 +140,7 @@ def test_a_duplicate_delivery_runs_once(platform: eyewear.Platform) -> None:
     first = platform.restore(body)
     platform.publish_restore(body)  # delivered again, e.g. a retried publish
     platform.stack.pubsub.publish("dr-restore", json.dumps(body).encode())
-    eyewear.wait_for(
+    wait_until(
         lambda: _logged(platform, "drill-duplicate-1 was already received") >= 2, 30, "duplicates"
     )
     again = platform.status("drill-duplicate-1")
@@ -194,7 +195,7 @@ def test_two_hundred_malformed_messages_are_rejected_without_a_crash_or_a_write(
         }
         return wanted <= recorded
 
-    eyewear.wait_for(all_recorded, 300, "a status record for every malformed message", 1.0)
+    wait_until(all_recorded, 300, "a status record for every malformed message", 1.0)
     statuses = [platform.status(request_id) for request_id in sorted(wanted)]
     assert {s["phase"] for s in statuses if s} == {"Failed"}
     assert all(s and s["errors"] and "RequestError" in s["errors"][0] for s in statuses)

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 
 from shared.config import GcsSettings
 from shared.errors import BackupFailed
-from shared.gcs.context import GcsContext, ReportSink, utc_now
+from shared.gcs.context import GcsContext, utc_now
 from shared.gcs.lister import start_backup
 from shared.gcs.sinks import InProcessSink
 from shared.manifest import Manifest
+from shared.reporting import ReportSink
 
 if TYPE_CHECKING:
     from google.cloud.storage import Client

@@ -14,23 +14,18 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Self, TypeVar
 
 from shared import clients
 from shared.config import GcsSettings
-from shared.notify import Notifier, RunReport
+from shared.notify import Notifier
+from shared.reporting import ReportSink
 
 if TYPE_CHECKING:
     from google.cloud.storage import Bucket, Client
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class ReportSink(Protocol):
-    """Where the end-of-run report goes (:class:`shared.notify.Notifier`); must not raise."""
-
-    def send(self, report: RunReport) -> object: ...
 
 
 def utc_now() -> datetime:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from shared import catalog, storage
+from shared import catalog, reporting, storage
 from shared.errors import ConflictError, DRError, IntegrityError
 from shared.gcs import critical, sweep
 from shared.gcs.context import GcsContext
@@ -246,7 +246,7 @@ def _commit(ctx: GcsContext, manifest: Manifest) -> Manifest:
     else:
         log.error("backup %s FAILED: %s", location.run_id, manifest.error, extra=fields)
     retention = sweep.apply_retention(ctx)
-    ctx.notifier.send(_report(manifest, where, retention))
+    reporting.deliver(_report(manifest, where, retention), ctx.notifier)
     return manifest
 
 

@@ -37,7 +37,7 @@ _COUNT_RETRIES = 10
 def write_todo(ctx: GcsContext, shard: ShardRef, items: list[TodoItem]) -> None:
     """Record the shard's work list (once: a shard number is never reused within a run)."""
     path = todo_path(shard.location, shard.bucket, shard.index)
-    storage.create_json(ctx.backup_bucket(), path, [item.to_json() for item in items])
+    storage.create_json(ctx.backup_bucket(), path, [item.to_json() for item in items], compact=True)
 
 
 def attempts_path(shard: ShardRef) -> str:
@@ -78,7 +78,7 @@ def process_shard(ctx: GcsContext, shard: ShardRef, finalize: bool = True) -> Ma
         else:
             result = _run(ctx, shard)
             try:
-                storage.create_json(backup, result_path, result.to_json())
+                storage.create_json(backup, result_path, result.to_json(), compact=True)
             except ConflictError:
                 log.info("%s: a concurrent delivery recorded its result first", shard.describe())
         return finalizer.finalize_if_complete(ctx, shard.location) if finalize else None
