@@ -74,6 +74,16 @@ def local(name: str) -> Any:
     return module()["locals"][name]
 
 
+def functions() -> dict[str, dict[str, Any]]:
+    """``local.functions``: each entry point's spec over the shared defaults."""
+    assert local("functions") == (
+        "${{for entry_point, spec in local.function_specs : "
+        "entry_point => merge(local.function_defaults, spec)}}"
+    )
+    defaults = local("function_defaults")
+    return {name: {**defaults, **spec} for name, spec in local("function_specs").items()}
+
+
 def variable_type(spec: Mapping[str, Any]) -> str:
     return str(spec.get("type", "")).removeprefix("${").removesuffix("}")
 
@@ -240,9 +250,9 @@ def test_environment_calls_the_module_with_every_required_input(env: str) -> Non
 def test_environment_variables_are_used_and_the_example_sets_them(env: str) -> None:
     directory = INFRA / "environments" / env
     declared = parsed(directory)["variable"]
-    main_tf = (directory / "main.tf").read_text(encoding="utf-8")
-    unused = [name for name in declared if f"var.{name}" not in main_tf]
-    assert not unused, f"{env} declares unused variables {unused}"
+    call = parsed(directory)["module"]["disaster_recovery"]
+    unfed = [name for name in declared if call.get(name) != f"${{var.{name}}}"]
+    assert not unfed, f"{env} declares variables that feed no module input of their name: {unfed}"
     with (directory / "terraform.tfvars.example").open(encoding="utf-8") as handle:
         example = hcl2.load(handle, serialization_options=_OPTIONS)
     required = {name for name, spec in declared.items() if "default" not in spec}
@@ -263,17 +273,17 @@ def test_environment_state_is_a_gcs_backend_with_its_own_prefix(env: str) -> Non
 
 
 def test_functions_are_exactly_the_entry_points_of_main_py() -> None:
-    functions = local("functions")
-    assert set(functions) == main_py_entry_points()
+    specs = functions()
+    assert set(specs) == main_py_entry_points()
     build = resource("google_cloudfunctions2_function", "this")["build_config"][0]
     assert build["entry_point"] == "${each.key}"
-    names = [spec["name"] for spec in functions.values()]
+    names = [spec["name"] for spec in specs.values()]
     assert len(set(names)) == len(names)
 
 
 def test_every_function_is_fed_by_its_own_existing_topic() -> None:
     topics = local("topics")
-    fed = [spec["topic"] for spec in local("functions").values()]
+    fed = [spec["topic"] for spec in functions().values()]
     assert sorted(fed) == sorted(topics), "each topic pushes to exactly one function"
     push = resource("google_pubsub_subscription", "push")
     assert push["for_each"] == "${local.functions}"
@@ -284,7 +294,7 @@ def test_every_function_is_fed_by_its_own_existing_topic() -> None:
     assert invoker["for_each"] == "${local.functions}"
     assert invoker["role"] == "roles/run.invoker"
     accounts = set(local("runtime_accounts"))
-    assert {spec["account"] for spec in local("functions").values()} <= accounts
+    assert {spec["account"] for spec in functions().values()} <= accounts
 
 
 def test_functions_are_internal_and_end_before_the_ack_deadline() -> None:
@@ -303,15 +313,26 @@ def env_keys(set_names: list[str]) -> set[str]:
 
 
 def test_every_setting_is_a_key_the_product_reads() -> None:
+    """Functions and the job get the settings of their runtime account, all read by the product."""
     known = product_keys()
-    for entry_point, spec in local("functions").items():
-        unknown = env_keys(spec["env_sets"]) - known
-        assert not unknown, f"{entry_point} gets settings the product does not read: {unknown}"
+    by_account = local("env_sets_by_account")
+    assert set(by_account) == set(local("runtime_accounts"))
+    for account, set_names in by_account.items():
+        unknown = env_keys(set_names) - known
+        assert not unknown, f"{account} code gets settings the product does not read: {unknown}"
+    assert "env_sets_by_account" in local("env_by_account")
+    service = resource("google_cloudfunctions2_function", "this")["service_config"][0]
+    assert service["environment_variables"] == "${local.env_by_account[each.value.account]}"
+    assert service["service_account_email"] == (
+        "${google_service_account.runtime[each.value.account].email}"
+    )
     job = resource("google_cloud_run_v2_job", "mongodb")["template"][0]["template"][0]
+    assert job["service_account"] == '${google_service_account.runtime["mongodb-job"].email}'
     container = job["containers"][0]
     static = {env["name"] for env in container["env"]}
-    assert container["dynamic"][0]["env"]["for_each"] == "${local.job_env}"
-    unknown = (env_keys(local("job_env_sets")) | static) - known
+    assert container["dynamic"][0]["env"]["for_each"] == '${local.env_by_account["mongodb-job"]}'
+    assert "mongodb_trigger" not in by_account["mongodb-job"], "the job never starts itself"
+    unknown = static - known
     assert not unknown, f"the MongoDB job gets settings the product does not read: {unknown}"
 
 
@@ -370,9 +391,8 @@ def test_secrets_are_readable_only_by_the_accounts_that_use_them() -> None:
     assert set(accessors) == {"job_mongodb_uri", "job_encryption_key", "notify"}
     notify_accounts = set(local("notify_accounts"))
     assert notify_accounts < set(local("runtime_accounts"))
-    functions = local("functions")
-    for spec in functions.values():
-        assert ("notify" in spec["env_sets"]) == (spec["account"] in notify_accounts), spec
+    for account, set_names in local("env_sets_by_account").items():
+        assert ("notify" in set_names) == (account in notify_accounts), account
 
 
 def test_the_encryption_key_secret_cannot_be_destroyed_by_terraform() -> None:
@@ -384,21 +404,32 @@ def test_the_encryption_key_secret_cannot_be_destroyed_by_terraform() -> None:
 
 
 def test_buckets_are_private_versioned_and_logged() -> None:
-    buckets = module()["resource"]["google_storage_bucket"]
-    assert set(buckets) == {"access_logs", "backups", "state", "function_source"}
-    for name, bucket in buckets.items():
+    """The product's buckets (one resource, by role) log to the access-log sink."""
+    resources = module()["resource"]["google_storage_bucket"]
+    assert set(resources) == {"this", "access_logs"}
+    for name, bucket in resources.items():
         assert bucket["uniform_bucket_level_access"] is True, name
         assert bucket["public_access_prevention"] == "enforced", name
         assert bucket["versioning"][0]["enabled"] is True, name
         assert bucket["force_destroy"] is False, name
-        if name != "access_logs":
-            assert bucket["logging"][0]["log_bucket"] == (
-                "${google_storage_bucket.access_logs.name}"
-            ), name
-    backups = buckets["backups"]
-    assert backups["soft_delete_policy"][0]["retention_duration_seconds"]
-    noncurrent = backups["lifecycle_rule"][0]["condition"][0]
-    assert noncurrent == {"days_since_noncurrent_time": "${var.noncurrent_version_retention_days}"}
+    buckets = resources["this"]
+    assert buckets["for_each"] == "${local.buckets}"
+    assert buckets["logging"][0]["log_bucket"] == "${google_storage_bucket.access_logs.name}"
+    noncurrent = buckets["lifecycle_rule"][0]["condition"][0]
+    assert noncurrent == {"days_since_noncurrent_time": "${each.value.noncurrent_version_days}"}
+    [soft_delete] = [
+        d["soft_delete_policy"] for d in buckets["dynamic"] if "soft_delete_policy" in d
+    ]
+    assert soft_delete["for_each"] == (
+        "${each.value.soft_delete_days == null ? [] : [each.value.soft_delete_days]}"
+    )
+    roles = local("buckets")
+    assert set(roles) == {"backups", "state", "function_source"}
+    backups = roles["backups"]
+    assert backups["soft_delete_days"] == "${var.soft_delete_retention_days}"
+    assert backups["noncurrent_version_days"] == "${var.noncurrent_version_retention_days}"
+    assert backups["cmek"] is True
+    assert roles["state"]["cmek"] is True
 
 
 def test_every_topic_dead_letters_into_a_kept_topic() -> None:
@@ -420,7 +451,7 @@ def test_every_topic_dead_letters_into_a_kept_topic() -> None:
     assert publisher["for_each"] == "${toset(local.topics)}"
     assert subscriber["for_each"] == "${local.functions}"
     assert publisher["member"] == subscriber["member"] == "${local.pubsub_agent}"
-    for spec in local("functions").values():
+    for spec in functions().values():
         attempts = spec["max_delivery_attempts"]
         assert attempts == "${var.max_delivery_attempts}" or 5 <= attempts <= 100
 
@@ -490,12 +521,16 @@ def matches(filter_text: str, payload: Mapping[str, Any]) -> bool:
 def test_the_success_metric_counts_the_products_successful_backups(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    metric = resource("google_logging_metric", "backup_succeeded")
+    metrics = resource("google_logging_metric", "this")
+    assert metrics["for_each"] == "${local.log_metrics}"
+    assert metrics["filter"] == "${each.value.filter}"
+    assert metrics["label_extractors"]["target"] == "${each.value.target_extractor}"
+    metric = local("log_metrics")["dr_backup_succeeded"]
     assert matches(metric["filter"], logged_report(caplog))
     assert matches(metric["filter"], logged_report(caplog, target="gcs", operation="backup"))
     assert not matches(metric["filter"], logged_report(caplog, status="failed"))
     assert not matches(metric["filter"], logged_report(caplog, operation="restore"))
-    extractor = metric["label_extractors"]["target"]
+    extractor = metric["target_extractor"]
     path = re.fullmatch(r"EXTRACT\(jsonPayload\.([\w.]+)\)", extractor)
     assert path, extractor
     value: Any = logged_report(caplog, target="firestore")
@@ -503,5 +538,8 @@ def test_the_success_metric_counts_the_products_successful_backups(
         value = value[part]
     assert value == "firestore"
     stale = resource("google_monitoring_alert_policy", "backup_stale")
-    assert stale["dynamic"][0]["conditions"]["for_each"] == "${local.backup_targets}"
+    conditions = stale["dynamic"][0]["conditions"]
+    assert conditions["for_each"] == "${local.backup_targets}"
+    threshold = conditions["content"][0]["condition_threshold"][0]
+    assert 'google_logging_metric.this["dr_backup_succeeded"].name' in threshold["filter"]
     assert set(local("backup_targets")) == {"gcs", "firestore", "mongodb"}

@@ -23,31 +23,29 @@ module "disaster_recovery" {
   noncurrent_version_retention_days = 30
   soft_delete_retention_days        = 30
 
+  # The guide's platform: its database and the files a backup must contain.
+  mongodb_db_name = "eyewear_ml"
+  gcs_critical_files = [
+    "models/face-analysis-v2.0/model.pb",
+    "config/production.json",
+  ]
+
   deletion_protection = true
 
   function_max_instances = {
     gcs_copy_shard = 20
   }
 
-  project_id               = var.project_id
-  region                   = var.region
-  bucket_location          = var.bucket_location
-  firestore_project_id     = var.firestore_project_id
-  firestore_collection_ids = var.firestore_collection_ids
-  gcs_source_buckets       = var.gcs_source_buckets
-  gcs_critical_files       = var.gcs_critical_files
-  mongodb_db_name          = var.mongodb_db_name
-  mongodb_is_atlas         = var.mongodb_is_atlas
-  mongodb_job_image        = var.mongodb_job_image
-  mongodb_vpc_connector    = var.mongodb_vpc_connector
-  function_source_zip      = var.function_source_zip
-  notify_emails            = var.notify_emails
-  enable_notify_webhook    = var.enable_notify_webhook
-  smtp_host                = var.smtp_host
-  smtp_port                = var.smtp_port
-  smtp_username            = var.smtp_username
-  smtp_from                = var.smtp_from
-  alert_emails             = var.alert_emails
-  bucket_kms_key_name      = var.bucket_kms_key_name
-  pubsub_kms_key_name      = var.pubsub_kms_key_name
+  # Written by functions/package.py, relative to this directory.
+  function_source_zip = "../../../dist/functions-source.zip"
+
+  project_id         = var.project_id
+  region             = var.region
+  bucket_location    = var.bucket_location
+  gcs_source_buckets = var.gcs_source_buckets
+  mongodb_job_image  = var.mongodb_job_image
+  notify_emails      = var.notify_emails
+  smtp_host          = var.smtp_host
+  smtp_from          = var.smtp_from
+  alert_emails       = var.alert_emails
 }

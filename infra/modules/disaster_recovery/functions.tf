@@ -60,20 +60,41 @@ locals {
     }
   }
 
-  # Keyed by entry point (a function of functions/main.py). `account` names
-  # the runtime service account in iam.tf; `env_sets` the settings above.
-  # The shard topic allows the most deliveries: when every instance is busy a
-  # push is refused, and that refusal counts as a delivery attempt.
-  functions = {
+  # The settings each runtime account's code reads (iam.tf names the
+  # accounts): a function gets those of its account, the job those of
+  # mongodb-job (not mongodb_trigger: the job never starts itself).
+  env_sets_by_account = {
+    gcs         = ["common", "notify", "gcs"]
+    firestore   = ["common", "notify", "state", "firestore"]
+    mongodb     = ["common", "mongodb", "mongodb_trigger"]
+    mongodb-job = ["common", "notify", "state", "mongodb", "mongodb_job"]
+    restore     = ["common", "notify", "state", "gcs", "firestore", "mongodb", "mongodb_trigger"]
+  }
+
+  env_by_account = {
+    for account, set_names in local.env_sets_by_account : account => {
+      for key, value in merge([for name in set_names : local.env_sets[name]]...) :
+      key => value if value != ""
+    }
+  }
+
+  # Sizing of every function unless its entry below says otherwise.
+  function_defaults = {
+    memory                = "512Mi"
+    max_instances         = 1
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+
+  # Keyed by entry point (a function of functions/main.py); `account` names
+  # the runtime service account, and with it the settings. The shard topic
+  # allows the most deliveries: when every instance is busy a push is
+  # refused, and that refusal counts as a delivery attempt.
+  function_specs = {
     gcs_backup = {
-      name                  = "dr-gcs-backup"
-      description           = "Lists the source buckets and fans the copy out in shards."
-      topic                 = "dr-gcs-backup"
-      account               = "gcs"
-      memory                = "512Mi"
-      max_instances         = 1
-      max_delivery_attempts = var.max_delivery_attempts
-      env_sets              = ["common", "notify", "gcs"]
+      name        = "dr-gcs-backup"
+      description = "Lists the source buckets and fans the copy out in shards."
+      topic       = "dr-gcs-backup"
+      account     = "gcs"
     }
     gcs_copy_shard = {
       name                  = "dr-gcs-copy-shard"
@@ -83,49 +104,36 @@ locals {
       memory                = "1Gi"
       max_instances         = 10
       max_delivery_attempts = 100
-      env_sets              = ["common", "notify", "gcs"]
     }
     mongodb_backup = {
-      name                  = "dr-mongodb-backup"
-      description           = "Starts an execution of the MongoDB backup job."
-      topic                 = "dr-mongodb-backup"
-      account               = "mongodb"
-      memory                = "512Mi"
-      max_instances         = 1
-      max_delivery_attempts = var.max_delivery_attempts
-      env_sets              = ["common", "mongodb", "mongodb_trigger"]
+      name        = "dr-mongodb-backup"
+      description = "Starts an execution of the MongoDB backup job."
+      topic       = "dr-mongodb-backup"
+      account     = "mongodb"
     }
     firestore_backup = {
-      name                  = "dr-firestore-backup"
-      description           = "Starts a Firestore managed export and records it as pending."
-      topic                 = "dr-firestore-backup"
-      account               = "firestore"
-      memory                = "512Mi"
-      max_instances         = 1
-      max_delivery_attempts = var.max_delivery_attempts
-      env_sets              = ["common", "notify", "state", "firestore"]
+      name        = "dr-firestore-backup"
+      description = "Starts a Firestore managed export and records it as pending."
+      topic       = "dr-firestore-backup"
+      account     = "firestore"
     }
     firestore_complete = {
-      name                  = "dr-firestore-complete"
-      description           = "Finalizes finished Firestore exports and imports."
-      topic                 = "dr-firestore-complete"
-      account               = "firestore"
-      memory                = "512Mi"
-      max_instances         = 1
-      max_delivery_attempts = var.max_delivery_attempts
-      env_sets              = ["common", "notify", "state", "firestore"]
+      name        = "dr-firestore-complete"
+      description = "Finalizes finished Firestore exports and imports."
+      topic       = "dr-firestore-complete"
+      account     = "firestore"
     }
     dr_restore = {
-      name                  = "dr-restore"
-      description           = "Validates a restore request and hands it to the target's restore."
-      topic                 = "dr-restore"
-      account               = "restore"
-      memory                = "1Gi"
-      max_instances         = 2
-      max_delivery_attempts = var.max_delivery_attempts
-      env_sets              = ["common", "notify", "state", "gcs", "firestore", "mongodb", "mongodb_trigger"]
+      name          = "dr-restore"
+      description   = "Validates a restore request and hands it to the target's restore."
+      topic         = "dr-restore"
+      account       = "restore"
+      memory        = "1Gi"
+      max_instances = 2
     }
   }
+
+  functions = { for entry_point, spec in local.function_specs : entry_point => merge(local.function_defaults, spec) }
 }
 
 resource "google_cloudfunctions2_function" "this" {
@@ -162,10 +170,7 @@ resource "google_cloudfunctions2_function" "this" {
     all_traffic_on_latest_revision   = true
     service_account_email            = google_service_account.runtime[each.value.account].email
 
-    environment_variables = {
-      for key, value in merge([for env_set in each.value.env_sets : local.env_sets[env_set]]...) :
-      key => value if value != ""
-    }
+    environment_variables = local.env_by_account[each.value.account]
   }
 
   depends_on = [

@@ -53,7 +53,7 @@ resource "google_service_account" "build" {
 resource "google_storage_bucket_iam_member" "backups_object_admin" {
   for_each = toset(["gcs", "firestore", "mongodb-job", "restore"])
 
-  bucket = google_storage_bucket.backups.name
+  bucket = google_storage_bucket.this["backups"].name
   role   = "roles/storage.objectAdmin"
   member = google_service_account.runtime[each.key].member
 }
@@ -61,7 +61,7 @@ resource "google_storage_bucket_iam_member" "backups_object_admin" {
 resource "google_storage_bucket_iam_member" "state_object_admin" {
   for_each = toset(["firestore", "mongodb-job", "restore"])
 
-  bucket = google_storage_bucket.state.name
+  bucket = google_storage_bucket.this["state"].name
   role   = "roles/storage.objectAdmin"
   member = google_service_account.runtime[each.key].member
 }
@@ -85,7 +85,7 @@ resource "google_storage_bucket_iam_member" "restore_target_object_admin" {
 # A GCS restore creates its bucket next to the backup bucket (same location),
 # so it reads the backup bucket's metadata.
 resource "google_storage_bucket_iam_member" "restore_backup_metadata" {
-  bucket = google_storage_bucket.backups.name
+  bucket = google_storage_bucket.this["backups"].name
   role   = "roles/storage.legacyBucketReader"
   member = google_service_account.runtime["restore"].member
 }
@@ -125,13 +125,13 @@ resource "google_project_iam_member" "restore_buckets" {
 resource "google_storage_bucket_iam_member" "firestore_agent" {
   for_each = toset(["roles/storage.objectAdmin", "roles/storage.legacyBucketReader"])
 
-  bucket = google_storage_bucket.backups.name
+  bucket = google_storage_bucket.this["backups"].name
   role   = each.key
   member = local.firestore_agent
 }
 
 resource "google_storage_bucket_iam_member" "build_source_reader" {
-  bucket = google_storage_bucket.function_source.name
+  bucket = google_storage_bucket.this["function_source"].name
   role   = "roles/storage.objectViewer"
   member = google_service_account.build.member
 }

@@ -26,6 +26,22 @@ locals {
     mongodb   = "cloud_run_job"
   }
 
+  # Counters of log lines, by metric name, each labelled with the run's target.
+  log_metrics = {
+    dr_errors = {
+      description        = "Log lines at ERROR or above from the DR functions and job."
+      filter             = "(${local.dr_logs}) AND severity>=ERROR"
+      target_description = "The run's target (gcs, firestore, mongodb, restore); empty for platform messages."
+      target_extractor   = "EXTRACT(labels.target)"
+    }
+    dr_backup_succeeded = {
+      description        = "Backups that finished successfully, by target."
+      filter             = "(${local.dr_logs}) AND jsonPayload.report.schema=\"eyewearml.dr.run_report.v1\" AND jsonPayload.report.status=\"succeeded\" AND jsonPayload.report.operation=~\"backup$\""
+      target_description = "The backed-up target (gcs, firestore, mongodb)."
+      target_extractor   = "EXTRACT(jsonPayload.report.target)"
+    }
+  }
+
   alert_channels = concat([for channel in google_monitoring_notification_channel.email : channel.id], var.alert_notification_channels)
 }
 
@@ -40,11 +56,13 @@ resource "google_monitoring_notification_channel" "email" {
   }
 }
 
-resource "google_logging_metric" "errors" {
+resource "google_logging_metric" "this" {
+  for_each = local.log_metrics
+
   project     = var.project_id
-  name        = "dr_errors"
-  description = "Log lines at ERROR or above from the DR functions and job."
-  filter      = "(${local.dr_logs}) AND severity>=ERROR"
+  name        = each.key
+  description = each.value.description
+  filter      = each.value.filter
 
   metric_descriptor {
     metric_kind = "DELTA"
@@ -54,37 +72,12 @@ resource "google_logging_metric" "errors" {
     labels {
       key         = "target"
       value_type  = "STRING"
-      description = "The run's target (gcs, firestore, mongodb, restore); empty for platform messages."
+      description = each.value.target_description
     }
   }
 
   label_extractors = {
-    target = "EXTRACT(labels.target)"
-  }
-
-  depends_on = [google_project_service.this]
-}
-
-resource "google_logging_metric" "backup_succeeded" {
-  project     = var.project_id
-  name        = "dr_backup_succeeded"
-  description = "Backups that finished successfully, by target."
-  filter      = "(${local.dr_logs}) AND jsonPayload.report.schema=\"eyewearml.dr.run_report.v1\" AND jsonPayload.report.status=\"succeeded\" AND jsonPayload.report.operation=~\"backup$\""
-
-  metric_descriptor {
-    metric_kind = "DELTA"
-    value_type  = "INT64"
-    unit        = "1"
-
-    labels {
-      key         = "target"
-      value_type  = "STRING"
-      description = "The backed-up target (gcs, firestore, mongodb)."
-    }
-  }
-
-  label_extractors = {
-    target = "EXTRACT(jsonPayload.report.target)"
+    target = each.value.target_extractor
   }
 
   depends_on = [google_project_service.this]
@@ -102,7 +95,7 @@ resource "google_monitoring_alert_policy" "errors" {
     content {
       display_name = "ERROR logged (${conditions.key})"
       condition_threshold {
-        filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.errors.name}\" AND resource.type=\"${conditions.key}\""
+        filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.this["dr_errors"].name}\" AND resource.type=\"${conditions.key}\""
         comparison      = "COMPARISON_GT"
         threshold_value = 0
         duration        = "0s"
@@ -143,7 +136,7 @@ resource "google_monitoring_alert_policy" "backup_stale" {
     content {
       display_name = "No successful ${conditions.key} backup in ${var.backup_staleness_hours} h"
       condition_threshold {
-        filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.backup_succeeded.name}\" AND resource.type=\"${conditions.value}\" AND metric.label.target=\"${conditions.key}\""
+        filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.this["dr_backup_succeeded"].name}\" AND resource.type=\"${conditions.value}\" AND metric.label.target=\"${conditions.key}\""
         comparison      = "COMPARISON_LT"
         threshold_value = 1
         duration        = "0s"

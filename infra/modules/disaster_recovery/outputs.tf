@@ -15,17 +15,17 @@ output "dead_letter_subscriptions" {
 
 output "backup_bucket" {
   description = "Bucket of every backup (GCS_BACKUP_BUCKET, FIRESTORE_GCS_BUCKET, MONGODB_GCS_BUCKET)."
-  value       = google_storage_bucket.backups.name
+  value       = google_storage_bucket.this["backups"].name
 }
 
 output "state_bucket" {
   description = "Bucket of restore locks and status records (DR_STATE_BUCKET)."
-  value       = google_storage_bucket.state.name
+  value       = google_storage_bucket.this["state"].name
 }
 
 output "function_source_bucket" {
   description = "Bucket holding the functions' source zips."
-  value       = google_storage_bucket.function_source.name
+  value       = google_storage_bucket.this["function_source"].name
 }
 
 output "access_log_bucket" {

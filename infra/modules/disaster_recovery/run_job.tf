@@ -58,7 +58,7 @@ resource "google_cloud_run_v2_job" "mongodb" {
         }
 
         dynamic "env" {
-          for_each = local.job_env
+          for_each = local.env_by_account["mongodb-job"]
           content {
             name  = env.key
             value = env.value
@@ -85,12 +85,4 @@ resource "google_cloud_run_v2_job" "mongodb" {
 locals {
   mongodb_job_name = "dr-mongodb"
   mongodb_job_id   = "projects/${var.project_id}/locations/${var.region}/jobs/${local.mongodb_job_name}"
-
-  # Not mongodb_trigger: the job never starts itself.
-  job_env_sets = ["common", "notify", "state", "mongodb", "mongodb_job"]
-
-  job_env = {
-    for key, value in merge([for env_set in local.job_env_sets : local.env_sets[env_set]]...) :
-    key => value if value != ""
-  }
 }

@@ -4,48 +4,13 @@
 
 locals {
   schedules = {
-    mongodb-hourly = {
-      topic    = "dr-mongodb-backup"
-      schedule = var.mongodb_hourly_schedule
-      message  = "{\"tier\":\"hourly\"}"
-      enabled  = var.enable_hourly
-    }
-    mongodb-daily = {
-      topic    = "dr-mongodb-backup"
-      schedule = var.mongodb_daily_schedule
-      message  = "{\"tier\":\"daily\"}"
-      enabled  = true
-    }
-    mongodb-weekly = {
-      topic    = "dr-mongodb-backup"
-      schedule = var.mongodb_weekly_schedule
-      message  = "{\"tier\":\"weekly\"}"
-      enabled  = true
-    }
-    mongodb-monthly = {
-      topic    = "dr-mongodb-backup"
-      schedule = var.mongodb_monthly_schedule
-      message  = "{\"tier\":\"monthly\"}"
-      enabled  = true
-    }
-    firestore-daily = {
-      topic    = "dr-firestore-backup"
-      schedule = var.firestore_backup_schedule
-      message  = "{\"tier\":\"daily\"}"
-      enabled  = true
-    }
-    firestore-complete = {
-      topic    = "dr-firestore-complete"
-      schedule = var.firestore_complete_schedule
-      message  = "{}"
-      enabled  = true
-    }
-    gcs-daily = {
-      topic    = "dr-gcs-backup"
-      schedule = var.gcs_backup_schedule
-      message  = "{\"tier\":\"daily\"}"
-      enabled  = true
-    }
+    mongodb-hourly     = { topic = "dr-mongodb-backup", schedule = var.mongodb_hourly_schedule, message = "{\"tier\":\"hourly\"}", enabled = var.enable_hourly }
+    mongodb-daily      = { topic = "dr-mongodb-backup", schedule = var.mongodb_daily_schedule, message = "{\"tier\":\"daily\"}", enabled = true }
+    mongodb-weekly     = { topic = "dr-mongodb-backup", schedule = var.mongodb_weekly_schedule, message = "{\"tier\":\"weekly\"}", enabled = true }
+    mongodb-monthly    = { topic = "dr-mongodb-backup", schedule = var.mongodb_monthly_schedule, message = "{\"tier\":\"monthly\"}", enabled = true }
+    firestore-daily    = { topic = "dr-firestore-backup", schedule = var.firestore_backup_schedule, message = "{\"tier\":\"daily\"}", enabled = true }
+    firestore-complete = { topic = "dr-firestore-complete", schedule = var.firestore_complete_schedule, message = "{}", enabled = true }
+    gcs-daily          = { topic = "dr-gcs-backup", schedule = var.gcs_backup_schedule, message = "{\"tier\":\"daily\"}", enabled = true }
   }
 }
 
