@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from tests import eyewear
 from tests.devstack import envfile
 from tests.devstack.stack import Stack
+from tests.polling import wait_until
 from tests.servers_mail import run_smtp
 
 T = TypeVar("T")
@@ -205,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         seed(report, platform, args.scale)
         backups(report, platform)
         verified = restores(report, platform)
+        runs = 3 + len(RESTORES)  # the last reports may still be on their way
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: min(len(smtp.received), len(webhook.received)) >= runs, 10.0)
         report.table(
             "Notifications (one per run)",
             ("channel", "received"),
