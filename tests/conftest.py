@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
@@ -295,6 +296,22 @@ def secret_manager_client(secret_manager: SecretManagerStandIn) -> Any:
 def bucket_name() -> str:
     """A bucket name no other test uses (create it yourself: creation is part of many tests)."""
     return unique_bucket_name()
+
+
+@pytest.fixture
+def bucket(storage_client: Any, bucket_name: str) -> Any:
+    """A fresh, empty bucket on fake-gcs-server."""
+    return storage_client.create_bucket(bucket_name)
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> str:
+    """A new encryption key file (the old scripts' ``ENCRYPTION_KEY_FILE``)."""
+    from shared.keys import generate_key_file
+
+    path = tmp_path / "backup.key"
+    generate_key_file(path)
+    return str(path)
 
 
 @pytest.fixture

@@ -16,11 +16,6 @@ from shared.retention import Policy
 NOW = datetime(2025, 3, 25, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def bucket(storage_client: Any, bucket_name: str) -> Any:
-    return storage_client.create_bucket(bucket_name)
-
-
 def run(
     bucket: Any, tier: str, when: datetime, status: str | None = "succeeded", prefix: str = ""
 ) -> RunLocation:

@@ -39,18 +39,6 @@ PASSWORD = "correct-horse-battery-staple"  # appears in no message
 
 
 @pytest.fixture
-def key_file(tmp_path: Path) -> str:
-    path = tmp_path / "backup.key"
-    generate_key_file(path)
-    return str(path)
-
-
-@pytest.fixture
-def bucket(storage_client: Any, bucket_name: str) -> Any:
-    return storage_client.create_bucket(bucket_name)
-
-
-@pytest.fixture
 def source(mongo_client: Any) -> Iterator[Any]:
     name = unique_db_name("src")
     database = mongo_client[name]

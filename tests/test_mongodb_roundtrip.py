@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shared.errors import BackupFailed, RefusedError, RequestError
-from shared.keys import FileKeyring, generate_key_file
+from shared.keys import FileKeyring
 from shared.manifest import Manifest, RunLocation, new_run_id
 from shared.mongodb import job, names, restore
 from shared.mongodb.backup import DumpOptions, run_backup
@@ -22,18 +22,6 @@ from tests import mongodata
 from tests.devstack.mongo import unique_db_name
 
 NOW = dt.datetime.now(dt.UTC)
-
-
-@pytest.fixture
-def key_file(tmp_path: Path) -> str:
-    path = tmp_path / "backup.key"
-    generate_key_file(path)
-    return str(path)
-
-
-@pytest.fixture
-def bucket(storage_client: Any, bucket_name: str) -> Any:
-    return storage_client.create_bucket(bucket_name)
 
 
 @pytest.fixture

@@ -14,11 +14,6 @@ from shared.restore.status import StatusStore
 NOW = datetime(2025, 3, 25, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def bucket(storage_client: Any, bucket_name: str) -> Any:
-    return storage_client.create_bucket(bucket_name)
-
-
 def test_a_request_is_recorded_once(bucket: Any) -> None:
     store = StatusStore(bucket, clock=lambda: NOW)
     record = store.create("drill-1", {"target": "gcs"}, "m-1")
