@@ -1,4 +1,5 @@
-"""The operator CLI: the old scripts' flags become the documented dr-restore messages."""
+"""The old operator CLI, now an alias of ``dr``: the old scripts' flags still build the
+documented dr-restore messages, and its commands still work."""
 
 from __future__ import annotations
 
@@ -77,6 +78,30 @@ def test_status_reads_the_record_and_shows_the_time_to_restore(
     monkeypatch.setenv("DR_STATE_BUCKET", bucket_name)
     assert cli.main(["status", "drill-7"]) == 0
     out = capsys.readouterr().out
-    assert '"phase": "Completed"' in out
-    assert "phase Completed; request to end took 0:00:42" in out
+    assert "Completed" in out
+    assert "42.0 s" in out
     assert cli.main(["status", "no-such-request"]) == 64
+
+
+def test_the_alias_follows_only_with_wait() -> None:
+    assert cli.translate(["restore", "gcs", "--source-bucket", "b", "--wait"]) == [
+        "restore",
+        "gcs",
+        "--source-bucket",
+        "b",
+    ]
+    assert cli.translate(["--project", "p", "restore", "gcs", "--source-bucket", "b"]) == [
+        "--project",
+        "p",
+        "restore",
+        "gcs",
+        "--source-bucket",
+        "b",
+        "--no-wait",
+    ]
+    assert cli.translate(["backups", "mongodb", "--type", "daily"]) == [
+        "backups",
+        "mongodb",
+        "--type",
+        "daily",
+    ]

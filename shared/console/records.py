@@ -1,0 +1,103 @@
+"""Restore status records for people: exit codes, who asked, what was restored where.
+
+:func:`exit_code` is the one place the console maps a record to an exit
+code; everything else (``dr restore``, ``dr status``) goes through it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from shared import errors
+
+SUCCEEDED = frozenset({"Completed", "Planned"})
+_RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
+_CONFIRM = re.compile(r'"confirm": "([^"]+)"')
+_CONSOLE_ID = re.compile(r"^dr\.(?P<user>[A-Za-z0-9_-]+)\.\d{8}T\d{6}Z\.[0-9a-f]{4}")
+
+
+def refused(record: Mapping[str, Any]) -> bool:
+    result = record.get("result") or {}
+    return record.get("phase") == "Refused" or bool((result.get("details") or {}).get("refused"))
+
+
+def required_confirm(record: Mapping[str, Any]) -> str | None:
+    """The ``confirm`` value a refused request must carry to run, if the record says."""
+    result = record.get("result") or {}
+    named = (result.get("details") or {}).get("confirm") or record.get("confirm_required")
+    if named:
+        return str(named)
+    for note in result.get("notes") or ():
+        found = _CONFIRM.search(str(note))
+        if found:
+            return found.group(1)
+    return None
+
+
+def exit_code(record: Mapping[str, Any]) -> int:
+    """0 for a restore that ended well (or a plan), else the code of how it ended."""
+    phase = str(record.get("phase"))
+    by_phase = {"PartiallyFailed": errors.BackupFailed.exit_code, **dict.fromkeys(SUCCEEDED, 0)}
+    if refused(record):
+        return errors.RefusedError.exit_code
+    if phase in by_phase:
+        return by_phase[phase]
+    if phase != "Failed":
+        return errors.ConflictError.exit_code  # still running: try again later
+    return _failure_code(record)
+
+
+def _failure_code(record: Mapping[str, Any]) -> int:
+    if (record.get("result") or {}).get("verified") is False:
+        return errors.IntegrityError.exit_code
+    recorded = [str(e) for e in record.get("errors") or []]
+    name = recorded[-1].split(":", 1)[0] if recorded else ""
+    cls = getattr(errors, name, None)
+    if isinstance(cls, type) and issubclass(cls, errors.DRError):
+        return cls.exit_code
+    return errors.DRError.exit_code
+
+
+def backup_of(record: Mapping[str, Any]) -> str | None:
+    """The run id of the backup a request restored (or planned), where recorded."""
+    path = (record.get("result") or {}).get("backup") or record.get("backup")
+    if not path:
+        return None
+    found = _RUN_ID.search(str(path))
+    return found.group(0) if found else str(path)
+
+
+def requested_by(record: Mapping[str, Any]) -> str:
+    request_id = str(record.get("request_id", ""))
+    found = _CONSOLE_ID.match(request_id)
+    if found:
+        return f"dr {found['user']}"
+    if request_id.startswith("msg-"):
+        return "pubsub"
+    return "-"
+
+
+def took(record: Mapping[str, Any], now: datetime) -> float:
+    end = record.get("finished")
+    ended = datetime.fromisoformat(str(end)) if end else now
+    return (ended - datetime.fromisoformat(str(record["created"]))).total_seconds()
+
+
+def summary(record: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """One row of ``dr restores`` (and the head of ``dr status``)."""
+    request = record.get("request") or {}
+    result = record.get("result") or {}
+    return {
+        "request_id": record.get("request_id"),
+        "target": request.get("target", "?"),
+        "phase": record.get("phase"),
+        "mode": result.get("mode") or record.get("mode") or "",
+        "backup": backup_of(record),
+        "destination": result.get("destination"),
+        "created": record.get("created"),
+        "seconds": round(took(record, now), 1),
+        "requested_by": requested_by(record),
+    }

@@ -1,0 +1,207 @@
+"""What every command needs: the settings, the buckets, the catalog, and backup ids resolved.
+
+One :class:`Session` per invocation, built after the environment was applied
+(:mod:`shared.console.environment`). Settings are read through
+:mod:`shared.config` once, when first needed; the buckets come from the same
+keys the functions and the job use, so ``dr`` looks exactly where they write.
+
+A backup's id is its run id (``20250325T010203Z-1a2b3c4d``). Every command
+that takes a backup also accepts its run directory (``mongodb/daily/2025-03-25/<run id>``)
+or a ``gs://`` URL of the run or of any object in it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from shared import config
+from shared.errors import BackupNotFound, ConfigError, RequestError
+from shared.manifest import TARGETS, TIERS, Manifest, RunLocation, run_started, slot_for
+from shared.settings_source import Key, Sources
+
+if TYPE_CHECKING:
+    from google.cloud.storage import Bucket, Client
+
+    from shared.catalog import Catalog, CatalogEntry
+    from shared.console.environment import Environment
+    from shared.restore.status import StatusStore
+
+TOPICS = {
+    "restore": "dr-restore",
+    "mongodb": "dr-mongodb-backup",
+    "firestore": "dr-firestore-backup",
+    "gcs": "dr-gcs-backup",
+}
+BUCKET_KEYS: dict[str, Key[str]] = {
+    "mongodb": config.MONGODB_GCS_BUCKET,
+    "firestore": config.FIRESTORE_GCS_BUCKET,
+    "gcs": config.GCS_BACKUP_BUCKET,
+}
+
+
+@dataclass
+class Session:
+    """One command's view of the deployment; ``environment`` says where it points."""
+
+    environment: Environment
+    project_flag: str | None = None
+    config_file: str | None = None
+    _catalogs: dict[str, Catalog] = field(default_factory=dict)
+
+    @cached_property
+    def sources(self) -> Sources:
+        from shared import clients
+
+        return config.sources(config_file=self.config_file, secrets=clients.secret_access())
+
+    @property
+    def project(self) -> str:
+        project = (
+            self.project_flag
+            or os.environ.get("GOOGLE_CLOUD_PROJECT")
+            or os.environ.get("CLOUDSDK_CORE_PROJECT")
+        )
+        if not project:
+            raise ConfigError(
+                f"no Google Cloud project ({self.environment.label}): pass --project, "
+                "--env NAME, or set GOOGLE_CLOUD_PROJECT"
+            )
+        return project
+
+    @cached_property
+    def storage(self) -> Client:
+        from shared.clients import storage_client
+
+        return storage_client(self.project_flag or os.environ.get("GOOGLE_CLOUD_PROJECT"))
+
+    def require(self, key: Key[Any]) -> Any:
+        """A setting, or a :class:`ConfigError` saying where ``dr`` looked."""
+        try:
+            return self.sources.require(key)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} ({self.environment.label}){_hint(self)}") from None
+
+    def configured(self, target: str) -> bool:
+        found = self.sources.raw(BUCKET_KEYS[target].name)
+        return found is not None and found[0].strip() != ""
+
+    def targets(self, only: str | None = None) -> list[str]:
+        """``only``, or every target whose backup bucket is configured."""
+        if only is not None:
+            return [only]
+        found = [target for target in TARGETS if self.configured(target)]
+        if not found:
+            raise ConfigError(
+                f"no backup bucket is configured ({self.environment.label}){_hint(self)}"
+            )
+        return found
+
+    def bucket(self, name: str) -> Bucket:
+        return self.storage.bucket(name)
+
+    def catalog(self, target: str) -> Catalog:
+        if target not in self._catalogs:
+            from shared.catalog import Catalog
+
+            prefix = config.mongodb_prefix(self.sources) if target == "mongodb" else ""
+            bucket = self.bucket(self.require(BUCKET_KEYS[target]))
+            self._catalogs[target] = Catalog(bucket, target, prefix)
+        return self._catalogs[target]
+
+    def state_bucket(self) -> Bucket:
+        return self.bucket(self.require(config.DR_STATE_BUCKET))
+
+    def status_store(self) -> StatusStore:
+        from shared.restore.status import StatusStore
+
+        return StatusStore(self.state_bucket())
+
+    def publish(self, topic: str, body: dict[str, Any]) -> str:
+        """Publish ``body`` as JSON to one of :data:`TOPICS`; the message id."""
+        from google.api_core import exceptions
+
+        from shared.clients import publisher_client
+
+        publisher = publisher_client()
+        path = publisher.topic_path(self.project, TOPICS[topic])
+        data = json.dumps(body).encode("utf-8")
+        try:
+            return str(publisher.publish(path, data).result(timeout=60))
+        except exceptions.NotFound:
+            raise ConfigError(
+                f"topic {path} does not exist: wrong project or environment? "
+                f"({self.environment.label})"
+            ) from None
+
+    def find(self, reference: str, target: str | None = None) -> CatalogEntry:
+        """The catalog entry a backup id, run directory or ``gs://`` URL names."""
+        location = parse_reference(reference)
+        if location is not None:
+            candidates = [(location.target, location.tier, location.run_id)]
+        else:
+            run_started(reference)  # a RequestError naming the expected form
+            candidates = [
+                (name, tier, reference) for name in self.targets(target) for tier in TIERS
+            ]
+        for name, tier, run_id in candidates:
+            if target is not None and name != target:
+                continue
+            if location is None and not self.configured(name):
+                continue
+            slot = slot_for(tier, run_started(run_id))
+            for entry in self.catalog(name).entries(tier, slot):
+                if entry.backup_id == run_id:
+                    return entry
+        raise BackupNotFound(
+            f"no backup {reference!r} ({self.environment.label}); `dr backups --all` lists them"
+        )
+
+    def latest(self, target: str) -> CatalogEntry:
+        backups = self.catalog(target).backups()
+        if not backups:
+            raise BackupNotFound(f"there is no complete {target} backup yet")
+        return backups[0]
+
+
+def parse_reference(reference: str) -> RunLocation | None:
+    """A run directory or ``gs://`` URL as a location; ``None`` for a bare run id."""
+    path = reference
+    if path.startswith("gs://"):
+        path = path[5:].partition("/")[2]
+    if "/" not in path.strip("/"):
+        return None
+    location = RunLocation.parse(path.rstrip("/") + "/")
+    if location is None:
+        raise RequestError(
+            f"{reference!r} is not a backup: expected a run id (20250325T010203Z-1a2b3c4d), "
+            "a run directory TARGET/TIER/DATE/RUN-ID or a gs:// URL of one"
+        )
+    return location
+
+
+def manifest_url(entry: CatalogEntry, bucket: str) -> str:
+    return f"gs://{bucket}/{entry.location.manifest_path}"
+
+
+def data_size(manifest: Manifest) -> int:
+    """The size of what was backed up: a Cloud Storage run's objects, else its artifacts.
+
+    A Cloud Storage snapshot's artifacts are only its object lists; the bytes
+    it protects are the copies it references (``counts["bytes"]``).
+    """
+    if manifest.location.target == "gcs" and "bytes" in manifest.counts:
+        return int(manifest.counts["bytes"])
+    return manifest.size
+
+
+def _hint(session: Session) -> str:
+    if session.environment.values:
+        return ""
+    return (
+        "; no local stack is up here (`nox -s stack` starts one) and no --env was given "
+        "(`dr configure --from-terraform infra/environments/ENV` stores one)"
+    )
