@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import os
 import shutil
 import signal
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tests import eyewear
+from tests.conftest import patched_environ
 from tests.devstack import envfile
 from tests.devstack.stack import Stack
 from tests.polling import wait_until
@@ -86,7 +86,7 @@ def running_platform(workdir: Path) -> Iterator[tuple[eyewear.Platform, Any, eye
         smtp = cleanup.enter_context(contextlib.contextmanager(run_smtp)())
         stack = cleanup.enter_context(Stack(workdir=workdir))
         stack.start(eyewear.STACK_SERVICES)
-        os.environ.update(stack.env())
+        cleanup.enter_context(patched_environ(stack.env()))
         settings = eyewear.settings(stack, smtp.port, webhook.url)
         eyewear.deploy(stack, settings)
         platform = eyewear.Platform(stack, settings, workdir / "gcloud")

@@ -28,11 +28,9 @@ def translate(exc: BaseException, where: str) -> DRError | None:
 
 
 def _google(exc: BaseException, where: str) -> DRError | None:
-    try:
-        from google.api_core import exceptions
-        from google.auth import exceptions as auth
-    except ModuleNotFoundError:
-        return None
+    from google.api_core import exceptions  # installed: the command imported them
+    from google.auth import exceptions as auth
+
     if isinstance(exc, auth.DefaultCredentialsError | auth.RefreshError):
         return PermissionDenied(
             f"no usable Google Cloud credentials ({where}): run "
@@ -42,6 +40,8 @@ def _google(exc: BaseException, where: str) -> DRError | None:
         return PermissionDenied(f"permission denied ({where}): {exc.message}")
     if isinstance(exc, exceptions.NotFound):
         return ConfigError(f"not found ({where}): {exc.message}; wrong project or environment?")
+    if isinstance(exc, exceptions.RetryError) and exc.cause is not None:
+        return _network(exc.cause, where) or SourceUnavailable(f"{where}: {exc}")
     if isinstance(exc, exceptions.GoogleAPICallError | exceptions.RetryError):
         return SourceUnavailable(f"Google Cloud call failed ({where}): {exc}")
     return None

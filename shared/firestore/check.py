@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 def check_backup(bucket: Bucket, manifest: Manifest) -> CheckResult:
     found = check_export(bucket, manifest)
     details = found.details
+    if not details:  # the files could not be read to the end
+        checked: tuple[str, ...] = ("export files read against the manifest, up to the damage",)
+        return CheckResult("firestore", found.backup, checked, found.problems)
     checked = (
         f"{details.get('files', 0)} export files read in full ({details.get('bytes', 0)} bytes): "
         "size, CRC32C and SHA-256 against the manifest",
