@@ -270,3 +270,53 @@ def _victim(bucket: Any, entry: Any) -> str:
         return max(entries, key=lambda e: e.size).copy
     data = [a for a in entry.manifest.artifacts if "output-" in a.path]
     return str(entry.location.path(max(data, key=lambda a: a.size).path))
+
+
+def spawn_dr(deployment: Deployment, *args: str) -> Any:
+    """``dr`` on a pseudo-terminal, as an operator's shell runs it."""
+    import pexpect
+
+    env = {"PATH": os.environ["PATH"], "HOME": str(deployment.home), "TERM": "xterm",
+           "PYTHONPATH": str(REPO_ROOT), "XDG_CONFIG_HOME": str(deployment.home / "config")}  # fmt: skip
+    return pexpect.spawn(sys.executable, ["-m", "shared.console.main", *args],
+                         cwd=deployment.home, env=env, encoding="utf-8", timeout=120,
+                         dimensions=(50, 120))  # fmt: skip
+
+
+def test_on_a_terminal_restore_shows_the_plan_asks_and_draws_progress(
+    deployment: Deployment,
+) -> None:
+    import pexpect
+
+    child = spawn_dr(deployment, "restore", "gcs", "--source-bucket", "eyewearml-assets",
+                     "--test-mode")  # fmt: skip
+    child.expect("Run this restore\\? \\[y/N\\]")
+    assert "plan" in child.before
+    assert "gs://eyewearml-assets" in child.before
+    child.sendline("y")
+    child.expect("━")  # the progress bar
+    child.expect("0:00:0\\d")  # its elapsed time
+    child.expect("Completed")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def test_on_a_terminal_ctrl_c_detaches_and_says_how_to_follow_again(
+    deployment: Deployment,
+) -> None:
+    import pexpect
+
+    today = datetime.now(UTC).date().isoformat()
+    child = spawn_dr(deployment, "restore", "mongodb", "--date", today, "--test-mode", "--yes")
+    child.expect("published restore request (\\S+) ")
+    request_id = child.match.group(1)
+    child.expect("━")  # following it
+    child.sendintr()
+    child.expect("Follow it again with: dr status " + request_id.replace(".", "\\.") + " --follow")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+    followed = deployment.dr("status", request_id, "--follow")
+    assert followed.returncode == 0, followed.stderr
+    assert "Completed" in followed.stdout

@@ -88,8 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = dr.invoke(ctx)
     except click.exceptions.Exit as done:
         return done.exit_code
-    except click.Abort:
-        click.echo("aborted: nothing was requested", err=True)
+    except (click.Abort, KeyboardInterrupt):  # "no" at a question, or Ctrl-C
+        click.echo("stopped: nothing further was requested", err=True)
         return INTERRUPTED
     except click.ClickException as exc:
         exc.show()
