@@ -7,6 +7,11 @@ labels and trace. Every line a run writes carries the run id and target as
 labels, so "all logs of run X" is one filter in the console. Messages pass
 through :func:`shared.redact.redact`, so a URI password in an exception never
 reaches the log. :func:`configure` is the one place that sets this up.
+
+A person running a job by hand on a terminal gets the same facts as readable
+lines instead (``09:12:03 INFO  dumped eyewear_ml.people  run_id=... documents=1000``):
+:func:`configure` picks the form from the stream (a terminal or not), and
+``DR_LOG_FORMAT=json`` or ``text`` (or the ``human`` argument) overrides that.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import contextlib
 import contextvars
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -26,6 +32,10 @@ _LABELS: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextV
     "dr_labels", default=None
 )
 _TRACE: contextvars.ContextVar[str | None] = contextvars.ContextVar("dr_trace", default=None)
+_SOURCE = "logging.googleapis.com/sourceLocation"
+_LABELS_KEY = "logging.googleapis.com/labels"
+_TRACE_KEY = "logging.googleapis.com/trace"
+FORMAT_VARIABLE = "DR_LOG_FORMAT"
 _SEVERITY = {
     logging.DEBUG: "DEBUG",
     logging.INFO: "INFO",
@@ -43,6 +53,10 @@ class CloudLoggingFormatter(logging.Formatter):
     """
 
     def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(self.entry(record), default=str, ensure_ascii=False)
+
+    def entry(self, record: logging.LogRecord) -> dict[str, Any]:
+        """Every fact of ``record``, as the Cloud Logging entry's JSON payload."""
         message = record.getMessage()
         if record.exc_info:
             message = f"{message}\n{self.formatException(record.exc_info)}"
@@ -51,7 +65,7 @@ class CloudLoggingFormatter(logging.Formatter):
             "message": redact(message),
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "logger": record.name,
-            "logging.googleapis.com/sourceLocation": {
+            _SOURCE: {
                 "file": record.pathname,
                 "line": record.lineno,
                 "function": record.funcName,
@@ -59,15 +73,35 @@ class CloudLoggingFormatter(logging.Formatter):
         }
         labels = dict(_LABELS.get() or {})
         if labels:
-            entry["logging.googleapis.com/labels"] = labels
+            entry[_LABELS_KEY] = labels
         trace = _TRACE.get()
         if trace:
-            entry["logging.googleapis.com/trace"] = trace
+            entry[_TRACE_KEY] = trace
         fields = getattr(record, "fields", None)
         if isinstance(fields, Mapping):
             for key, value in fields.items():
                 entry.setdefault(str(key), _redacted(value))
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return entry
+
+
+class HumanFormatter(CloudLoggingFormatter):
+    """The same entry as one readable line: time, severity, message, labels and fields."""
+
+    SKIPPED = frozenset({"severity", "message", "time", "logger", _SOURCE, _LABELS_KEY, _TRACE_KEY})
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = self.entry(record)
+        facts = {**entry.get(_LABELS_KEY, {}), **{
+            key: value for key, value in entry.items() if key not in self.SKIPPED
+        }}  # fmt: skip
+        when = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S")
+        extra = "  ".join(f"{key}={_text(value)}" for key, value in facts.items())
+        line = f"{when} {entry['severity']:<7} {entry['message']}"
+        return f"{line}  {extra}" if extra else line
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
 
 
 def _redacted(value: Any) -> Any:
@@ -80,14 +114,24 @@ def _redacted(value: Any) -> Any:
     return value
 
 
-def configure(level: int = logging.INFO, stream: TextIO | None = None) -> None:
-    """Route the root logger to one JSON handler (idempotent: re-running replaces it)."""
+def configure(
+    level: int = logging.INFO, stream: TextIO | None = None, human: bool | None = None
+) -> None:
+    """Route the root logger to one handler (idempotent: re-running replaces it).
+
+    JSON lines, or readable lines when ``human`` (default: ``DR_LOG_FORMAT``,
+    else whether the stream is a terminal).
+    """
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_dr_json", False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stdout)
-    handler.setFormatter(CloudLoggingFormatter())
+    stream = stream or sys.stdout
+    if human is None:
+        chosen = os.environ.get(FORMAT_VARIABLE, "").lower()
+        human = chosen == "text" or (chosen != "json" and stream.isatty())
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(HumanFormatter() if human else CloudLoggingFormatter())
     handler._dr_json = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
