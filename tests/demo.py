@@ -28,6 +28,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from shared.console.output import counts, size
+from shared.console.records import backup_of
+from shared.console.session import data_size
 from tests import eyewear
 from tests.conftest import patched_environ
 from tests.devstack import envfile
@@ -36,6 +39,7 @@ from tests.polling import wait_until
 from tests.servers_mail import run_smtp
 
 T = TypeVar("T")
+WIDTH = 120  # the report fits a 120-column terminal
 
 
 class Report:
@@ -53,29 +57,13 @@ class Report:
 
     @staticmethod
     def table(title: str, header: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
-        widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-        print(f"\n{title}")
-        for row in [header, *rows]:
-            print(
-                "  "
-                + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
-            )
+        """A table that fits 120 columns: long cells (counts) fold, they are never cut."""
+        from rich.console import Console
 
+        from shared.console.output import table
 
-def size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.1f} {unit}" if unit != "B" else f"{n} B"
-        value /= 1024
-    return f"{n} B"
-
-
-def counts_text(counts: dict[str, Any], limit: int = 4) -> str:
-    shown = ", ".join(f"{k}={v}" for k, v in list(counts.items())[:limit])
-    return shown + (f", +{len(counts) - limit} more" if len(counts) > limit else "")
+        print()
+        Console(width=WIDTH, highlight=False).print(table(title, header, rows))
 
 
 @contextlib.contextmanager
@@ -108,7 +96,7 @@ def seed(report: Report, platform: eyewear.Platform, scale: int) -> None:
         "Seeded",
         ("source", "content"),
         [
-            ("Firestore (default)", counts_text(dict(firestore), 6)),
+            ("Firestore (default)", counts(dict(firestore))),
             ("Cloud Storage", ", ".join(f"{name}: {n} objects" for name, n in buckets.items())),
             ("MongoDB eyewear_ml", f"{len(mongo)} collections, {sum(mongo.values())} documents"),
         ],
@@ -126,14 +114,13 @@ def backups(report: Report, platform: eyewear.Platform) -> None:
         )
         manifest = entry.manifest
         manifests.append(entry)
-        stored = manifest.counts.get("bytes") if target == "gcs" else manifest.size
         rows.append((
-            target, tier, entry.backup_id, manifest.status, size(stored),
-            counts_text(dict(manifest.counts)), f"{time.monotonic() - began:.1f} s",
+            target, tier, entry.backup_id, manifest.status, size(data_size(manifest)),
+            counts(dict(manifest.counts)), f"{time.monotonic() - began:.1f} s",
         ))  # fmt: skip
     report.table(
         "Backups (fired by publishing the scheduler's messages)",
-        ("target", "tier", "run id", "status", "stored", "counts", "took"),
+        ("target", "tier", "run id", "status", "size", "counts", "took"),
         rows,
     )
     for entry in manifests:
@@ -162,12 +149,12 @@ def restores(report: Report, platform: eyewear.Platform) -> bool:
         all_verified &= verified
         rows.append((
             status["request_id"], body["target"], status["phase"], str(result.get("verified")),
-            counts_text(dict(result.get("counts") or {})),
-            " → ".join(p["phase"] for p in status["phases"]), _took(status),
+            backup_of(status), result.get("destination"), counts(dict(result.get("counts") or {})),
+            _took(status),
         ))  # fmt: skip
     report.table(
         "Restores (test mode: scratch copy, verified against the manifest, then deleted)",
-        ("request", "target", "phase", "verified", "counts", "phases", "request → end"),
+        ("request", "target", "phase", "verified", "backup", "restored to", "counts", "took"),
         rows,
     )
     return all_verified
@@ -226,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
             envfile.write(envfile.STATE_DIR, env)
             cleanup.callback(envfile.remove, envfile.STATE_DIR)
             print('\nThe stack is up. In another shell:\n  eval "$(python3 -m tests.devstack env)"')
-            print("  (gcloud, the client libraries and `python -m shared.cli` then use it)")
+            print("  (gcloud and the client libraries then use it; `dr` finds it by itself)")
+            print("  dr info")
             print(
                 "  gcloud pubsub topics publish dr-restore --message "
                 '\'{"target": "gcs", "source_bucket": "eyewearml-assets", "test_mode": true}\''

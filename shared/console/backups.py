@@ -60,7 +60,7 @@ def list_backups(
         output.print_json(rows)
         return 0
     columns = ("id", "target", "tier", "age", "status", "size", "took", "counts")
-    output.console().print(output.table(f"Backups ({session.environment.label})", columns, [
+    output.show(output.table(f"Backups ({session.environment.label})", columns, [
         (r["id"], r["target"], r["tier"], r["age"], r["status"], output.size(r["size"]),
          None if r["seconds"] is None else f"{r['seconds']:.1f} s", output.counts(r["counts"]))
         for r in rows
@@ -124,7 +124,7 @@ def show(session: Session, backup: str, as_json: bool) -> int:
             for a in manifest.artifacts
         ]
     rows.append(("retention", retention))
-    output.console().print(output.table(None, ("", ""), rows))
+    output.show(output.table(None, ("", ""), rows))
     return 0
 
 

@@ -103,7 +103,7 @@ def configure(directory: Path, outputs: Path | None, name: str | None) -> int:
     name = name or directory.resolve().name
     values = settings_from(read_outputs(directory, outputs))
     path = environment.save(name, values, os.environ)
-    output.console().print(output.table(f"Environment {name} ({path})", ("setting", "value"),
+    output.show(output.table(f"Environment {name} ({path})", ("setting", "value"),
                                         sorted(values.items())))  # fmt: skip
     click.echo(f"Use it with: dr --env {name} info   (targets: {', '.join(TARGETS)})")
     return 0

@@ -122,7 +122,7 @@ def _print(facts: dict[str, Any], session: Session) -> None:
             ))  # fmt: skip
     columns = ("target", "tier", "newest backup", "age", "size", "counts", "runs", "state")
     console = output.console()
-    console.print(output.table(f"Backups ({session.environment.label})", columns, rows))
+    output.show(output.table(f"Backups ({session.environment.label})", columns, rows))
     for target in facts["targets"]:
         kept = target["retention"]
         console.print(
@@ -131,7 +131,7 @@ def _print(facts: dict[str, Any], session: Session) -> None:
         )
     running = facts["restores_running"]
     if running:
-        console.print(output.table("Restores running", ("request", "target", "phase", "since"), [
+        output.show(output.table("Restores running", ("request", "target", "phase", "since"), [
             (r["request_id"], r["target"], r["phase"], r["created"]) for r in running
         ]))  # fmt: skip
     else:

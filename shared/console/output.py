@@ -34,6 +34,11 @@ def console(stderr: bool = False) -> Console:
     return Console(file=stream, width=_width(stream), highlight=False, soft_wrap=False)
 
 
+def show(renderable: Any) -> None:
+    """Print a table to standard output; a line too long wraps rather than losing text."""
+    console().print(renderable, crop=False)
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
@@ -48,7 +53,12 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
         show_header=any(columns),
     )
     for number, column in enumerate(columns):  # the first column is an id or a label
-        grid.add_column(column, overflow="fold", no_wrap=number == 0 or column in WHOLE)
+        grid.add_column(
+            column,
+            overflow="fold",
+            no_wrap=number == 0 or column in WHOLE,
+            min_width=32 if column == "counts" else None,  # room for a whole count per line
+        )
     for row in rows:
         grid.add_row(*("-" if cell is None else str(cell) for cell in row))
     return grid

@@ -165,11 +165,10 @@ def restores(session: Session, limit: int, as_json: bool) -> int:
     if as_json:
         output.print_json(rows)
         return 0
-    columns = ("request", "target", "phase", "mode", "backup", "destination", "started", "took",
-               "by")  # fmt: skip
-    output.console().print(output.table("Restore requests, newest first", columns, [
-        (r["request_id"], r["target"], r["phase"], r["mode"], r["backup"], r["destination"],
-         str(r["created"])[5:16].replace("T", " "), f"{r['seconds']:.1f} s", r["requested_by"])
+    columns = ("request", "target", "phase", "backup", "destination", "took", "by")
+    output.show(output.table("Restore requests, newest first", columns, [
+        (r["request_id"], f"{r['target']} {r['mode']}".strip(), r["phase"], r["backup"],
+         r["destination"], f"{r['seconds']:.1f} s", r["requested_by"])
         for r in rows
     ]))  # fmt: skip
     return 0
@@ -236,6 +235,4 @@ def _print_record(data: Mapping[str, Any], now: datetime) -> None:
     rows += [("error", error) for error in data.get("errors") or []]
     rows += [("note", note) for note in result.get("notes") or []]
     rows += [("plan", line) for line in result.get("plan") or []]
-    output.console().print(
-        output.table(None, ("", ""), [r for r in rows if r[1] not in (None, "")])
-    )
+    output.show(output.table(None, ("", ""), [r for r in rows if r[1] not in (None, "")]))

@@ -80,7 +80,7 @@ def retention(session: Session, target: str | None, dry_run: bool, as_json: bool
         output.print_json([dict(zip(keys, row, strict=True)) for row in rows])
         return 0
     columns = ("target", "tier", "backup", "age", "action", "reason")
-    output.console().print(output.table("Retention (dry run: nothing is deleted)", columns, rows))
+    output.show(output.table("Retention (dry run: nothing is deleted)", columns, rows))
     removed = sum(row[4] == "remove" for row in rows)
     click.echo(f"{removed} run(s) would be removed; `dr prune` removes them.")
     return 0

@@ -117,4 +117,4 @@ def _print(entry: CatalogEntry, result: CheckResult) -> None:
     rows += [("DAMAGED", problem) for problem in result.problems]
     rows.append(("result", "OK: matches its manifest" if result.ok else
                  f"DAMAGED: {len(result.problems)} problem(s)"))  # fmt: skip
-    output.console().print(output.table(f"Verify {result.target}", ("", ""), rows))
+    output.show(output.table(f"Verify {result.target}", ("", ""), rows))
