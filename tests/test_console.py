@@ -215,6 +215,22 @@ def test_retention_dry_run_and_unlock(deployment: Deployment) -> None:
     assert deployment.dr("unlock", "gcs").stdout == "gcs: no restore lock is held\n"
 
 
+def test_prune_removes_what_retention_marks_and_nothing_else(deployment: Deployment) -> None:
+    from shared.clients import storage_client
+
+    backups = storage_client().bucket(eyewear.BACKUP_BUCKET)
+    killed = "firestore/daily/2025-03-01/20250301T010000Z-0badc0de/export/output-0"
+    backups.blob(killed).upload_from_string(b"half an export")  # a run killed long ago
+    decisions = json.loads(deployment.dr("retention", "firestore", "--json").stdout)
+    assert [(d["run_id"], d["action"]) for d in decisions if d["action"] == "remove"] == [
+        ("20250301T010000Z-0badc0de", "remove")
+    ]
+    done = deployment.dr("prune", "firestore", "--yes")
+    assert (done.returncode, done.stdout) == (0, "firestore: removed 1 run(s)\n"), done.stderr
+    assert backups.get_blob(killed) is None
+    assert deployment.dr("info").returncode == 0  # the backups themselves are all still there
+
+
 def test_backup_wait_names_the_run_and_follows_it(deployment: Deployment) -> None:
     done = deployment.dr("backup", "mongodb", "--wait", "--json")
     assert done.returncode == 0, done.stderr

@@ -1,0 +1,83 @@
+"""The console's pure parts: exit codes of restore records, progress counters, freshness."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shared.catalog import CatalogEntry
+from shared.console import environment, follow, info, records
+from shared.manifest import Manifest, RunLocation, new_run_id
+
+NOW = datetime(2025, 3, 25, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("record", "code"),
+    [
+        ({"phase": "Completed", "result": {"verified": True}}, 0),
+        ({"phase": "Planned"}, 0),
+        ({"phase": "Refused"}, 73),
+        ({"phase": "Completed", "result": {"details": {"refused": "unconfirmed"}}}, 73),
+        ({"phase": "Failed", "result": {"verified": False}}, 65),
+        ({"phase": "Failed", "errors": ["BackupNotFound: no complete backup"]}, 66),
+        ({"phase": "Failed", "errors": ["RuntimeError: boom"]}, 1),
+        ({"phase": "PartiallyFailed"}, 70),
+        ({"phase": "InProgress"}, 75),
+    ],
+)
+def test_one_function_maps_a_record_to_its_exit_code(record: dict[str, Any], code: int) -> None:
+    assert records.exit_code(record) == code
+
+
+def test_the_confirm_to_send_is_read_from_the_record() -> None:
+    note = 'NOT RUN: ... publish it again with "confirm": "eyewear_ml" to run it'
+    assert records.required_confirm({"result": {"notes": [note]}}) == "eyewear_ml"
+    assert records.required_confirm({"result": {"details": {"confirm": "assets"}}}) == "assets"
+    assert records.required_confirm({"result": {}}) is None
+
+
+@pytest.mark.parametrize(
+    ("progress", "expected"),
+    [
+        ({"restored": 3, "of": 40, "failed": 0}, (3, 40, "objects")),
+        ({"documents_done": 10, "documents_total": 200}, (10, 200, "documents")),
+        ({"done": 5, "total": 9, "unit": "collections"}, (5, 9, "collections")),
+        ({"step": "replaying the oplog", "documents": 57}, None),
+    ],
+)
+def test_progress_counters_drive_the_bar(
+    progress: dict[str, Any], expected: tuple[int, int, str] | None
+) -> None:
+    assert follow.fraction(progress) == expected
+
+
+def _entry(tier: str, age: timedelta, status: str | None = "succeeded") -> CatalogEntry:
+    started = NOW - age
+    location = RunLocation("", "mongodb", tier, new_run_id(started))
+    manifest = None if status is None else Manifest(location, status, started, started, {})
+    return CatalogEntry(location, manifest, ())
+
+
+def test_freshness_against_the_schedule() -> None:
+    assert info.tier_state([_entry("daily", timedelta(hours=20))], "daily", NOW)["state"] == "ok"
+    assert info.tier_state([_entry("daily", timedelta(hours=40))], "daily", NOW)["state"] == "STALE"
+    failing = [_entry("daily", timedelta(hours=1), "failed"), _entry("daily", timedelta(hours=2))]
+    assert info.tier_state(failing, "daily", NOW)["state"] == "FAILING"
+    running = [_entry("hourly", timedelta(minutes=5), None)]
+    assert info.tier_state(running, "hourly", NOW)["incomplete"] == 1
+    assert info.tier_state([], "weekly", NOW)["state"] == "never run"
+
+
+def test_the_local_stack_file_is_read_as_the_shell_would() -> None:
+    text = "# Local stack\nexport A='x y'\nexport B=http://127.0.0.1:1\nnot an export\n"
+    assert environment.parse_exports(text) == {"A": "x y", "B": "http://127.0.0.1:1"}
+    named = environment.Environment("environment prod", {"X": "1"}, replaces_shell=True)
+    shell = {"STORAGE_EMULATOR_HOST": "http://127.0.0.1:9", "X": "0"}
+    named.apply(shell)
+    assert shell == {"X": "1"}
+    local = environment.Environment("local stack", {"X": "2", "Y": "2"})
+    local.apply(shell)
+    assert shell == {"X": "1", "Y": "2"}  # the shell's own settings win over the stack's
