@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -152,33 +153,24 @@ def test_a_named_environment_from_terraform_outputs(deployment: Deployment) -> N
     assert "dr configure --from-terraform" in missing.stderr
 
 
-def test_test_mode_restores_of_every_target_and_the_list_of_restores(
-    deployment: Deployment,
-) -> None:
-    today = datetime.now(UTC).date().isoformat()
-    requests = {
-        "gcs": ("--source-bucket", "eyewearml-assets"),
-        "firestore": ("--date", today),
-        "mongodb": ("--date", today, "--type", "daily"),
-    }
-    ids = {}
-    for target, flags in requests.items():
-        done = deployment.dr("restore", target, *flags, "--test-mode", "--yes", "--json")
-        assert done.returncode == 0, done.stderr
-        record = json.loads(done.stdout)
-        assert (record["phase"], record["result"]["verified"]) == ("Completed", True)
-        assert "Completed" in done.stderr  # the phase lines
-        ids[target] = record["request_id"]
+def test_a_scripted_restore_and_the_list_of_restores(deployment: Deployment) -> None:
+    done = deployment.dr("restore", "gcs", "--source-bucket", "eyewearml-assets", "--test-mode",
+                         "--yes", "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert (record["phase"], record["result"]["verified"]) == ("Completed", True)
+    assert "Completed" in done.stderr  # the phase lines
+    request_id = record["request_id"]
     listed = deployment.dr("restores")
-    for target, request_id in ids.items():
-        line = next(line for line in listed.stdout.splitlines() if line.startswith(request_id))
-        assert target in line
-        assert deployment.backups[target].backup_id in line
-    shown = deployment.dr("status", ids["mongodb"])
+    line = next(line for line in listed.stdout.splitlines() if line.startswith(request_id))
+    assert "gcs test" in line
+    assert deployment.backups["gcs"].backup_id in line
+    assert "gs://eyewearml-assets" in line  # where it was restored to (a scratch bucket)
+    shown = deployment.dr("status", request_id)
     assert shown.returncode == 0
-    assert "eyewear_ml_drtest" in shown.stdout
+    assert "eyewearml-assets-drtest" in shown.stdout
     assert "verified" in shown.stdout
-    raw = json.loads(deployment.dr("status", ids["gcs"], "--json").stdout)
+    raw = json.loads(deployment.dr("status", request_id, "--json").stdout)
     assert raw["request"]["source_bucket"] == "eyewearml-assets"
 
 
@@ -299,16 +291,25 @@ def spawn_dr(deployment: Deployment, *args: str) -> Any:
                          dimensions=(50, 120))  # fmt: skip
 
 
+TEST_RESTORES = {
+    "gcs": ("--source-bucket", "eyewearml-assets"),
+    "firestore": ("--date", "TODAY"),
+    "mongodb": ("--date", "TODAY", "--type", "daily"),
+}
+
+
+@pytest.mark.parametrize("target", TEST_RESTORES)
 def test_on_a_terminal_restore_shows_the_plan_asks_and_draws_progress(
-    deployment: Deployment,
+    deployment: Deployment, target: str
 ) -> None:
     import pexpect
 
-    child = spawn_dr(deployment, "restore", "gcs", "--source-bucket", "eyewearml-assets",
-                     "--test-mode")  # fmt: skip
+    today = datetime.now(UTC).date().isoformat()
+    flags = [today if flag == "TODAY" else flag for flag in TEST_RESTORES[target]]
+    child = spawn_dr(deployment, "restore", target, *flags, "--test-mode")
     child.expect("Run this restore\\? \\[y/N\\]")
     assert "plan" in child.before
-    assert "gs://eyewearml-assets" in child.before
+    assert deployment.backups[target].location.tier in child.before
     child.sendline("y")
     child.expect("━")  # the progress bar
     child.expect("0:00:0\\d")  # its elapsed time
@@ -316,23 +317,27 @@ def test_on_a_terminal_restore_shows_the_plan_asks_and_draws_progress(
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+    assert re.search(r"verified\s+True", child.before)
 
 
-def test_on_a_terminal_ctrl_c_detaches_and_says_how_to_follow_again(
+def test_on_a_terminal_ctrl_c_detaches_and_a_timeout_says_how_to_follow_again(
     deployment: Deployment,
 ) -> None:
     import pexpect
 
-    today = datetime.now(UTC).date().isoformat()
-    child = spawn_dr(deployment, "restore", "mongodb", "--date", today, "--test-mode", "--yes")
-    child.expect("published restore request (\\S+) ")
-    request_id = child.match.group(1)
+    from shared.clients import storage_client
+    from shared.restore.status import StatusStore
+
+    store = StatusStore(storage_client().bucket(eyewear.STATE_BUCKET))
+    store.create("drill-stuck", {"target": "mongodb"}, "m-1")  # a request nobody will finish
+    store.set_phase("drill-stuck", "InProgress")
+    child = spawn_dr(deployment, "status", "drill-stuck", "--follow")
     child.expect("━")  # following it
     child.sendintr()
-    child.expect("Follow it again with: dr status " + request_id.replace(".", "\\.") + " --follow")
+    child.expect("the restore goes on. Follow it again with: dr status drill-stuck --follow")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 130
-    followed = deployment.dr("status", request_id, "--follow")
-    assert followed.returncode == 0, followed.stderr
-    assert "Completed" in followed.stdout
+    done = deployment.dr("status", "drill-stuck", "--follow", "--timeout", "1")
+    assert done.returncode == 75
+    assert "still running after 1 s" in done.stderr
