@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +14,7 @@ import pytest
 from shared.catalog import CatalogEntry
 from shared.console import environment, follow, info, records
 from shared.manifest import Manifest, RunLocation, new_run_id
+from tests.devstack.process import REPO_ROOT
 
 NOW = datetime(2025, 3, 25, 12, 0, tzinfo=UTC)
 
@@ -81,3 +86,16 @@ def test_the_local_stack_file_is_read_as_the_shell_would() -> None:
     local = environment.Environment("local stack", {"X": "2", "Y": "2"})
     local.apply(shell)
     assert shell == {"X": "1", "Y": "2"}  # the shell's own settings win over the stack's
+
+
+def test_missing_client_libraries_are_one_line(tmp_path: Path) -> None:
+    blocked = "import sys; sys.modules['google'] = None; "  # as if not installed
+    command = blocked + "from shared.console.main import main; sys.exit(main(['backups']))"
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": str(REPO_ROOT),
+           "GCS_BACKUP_BUCKET": "eyewearml-backups"}  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", command], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 78
+    assert done.stderr.startswith("error: the Python package providing 'google")
+    assert "python3 -m pip install ." in done.stderr
+    assert done.stderr.count("\n") == 1
