@@ -63,7 +63,7 @@ class Report:
         from shared.console.output import table
 
         print()
-        Console(width=WIDTH, highlight=False).print(table(title, header, rows))
+        Console(width=WIDTH, highlight=False).print(table(title, header, rows), crop=False)
 
 
 @contextlib.contextmanager
@@ -148,13 +148,14 @@ def restores(report: Report, platform: eyewear.Platform) -> bool:
         verified = status["phase"] == "Completed" and result.get("verified") is True
         all_verified &= verified
         rows.append((
-            status["request_id"], body["target"], status["phase"], str(result.get("verified")),
+            status["request_id"], body["target"],
+            status["phase"] + ("" if result.get("verified") else ", NOT verified"),
             backup_of(status), result.get("destination"), counts(dict(result.get("counts") or {})),
             _took(status),
         ))  # fmt: skip
     report.table(
         "Restores (test mode: scratch copy, verified against the manifest, then deleted)",
-        ("request", "target", "phase", "verified", "backup", "restored to", "counts", "took"),
+        ("request", "target", "phase", "backup", "restored to", "counts", "took"),
         rows,
     )
     return all_verified

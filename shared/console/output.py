@@ -53,12 +53,7 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
         show_header=any(columns),
     )
     for number, column in enumerate(columns):  # the first column is an id or a label
-        grid.add_column(
-            column,
-            overflow="fold",
-            no_wrap=number == 0 or column in WHOLE,
-            min_width=32 if column == "counts" else None,  # room for a whole count per line
-        )
+        grid.add_column(column, overflow="fold", no_wrap=number == 0 or column in WHOLE)
     for row in rows:
         grid.add_row(*("-" if cell is None else str(cell) for cell in row))
     return grid
