@@ -8,6 +8,12 @@
 # shows every setting (and the job's settings cannot depend on the job).
 
 locals {
+  # The one Python version of the product: the functions' runtime here, and
+  # the base image of functions/mongodb_job/Dockerfile, the lint and type
+  # targets and the test environment, which tests/test_infra.py holds to it.
+  python_version   = "3.11"
+  function_runtime = "python${replace(local.python_version, ".", "")}"
+
   env_sets = {
     common = {
       GOOGLE_CLOUD_PROJECT = var.project_id
@@ -146,7 +152,7 @@ resource "google_cloudfunctions2_function" "this" {
   labels      = local.labels
 
   build_config {
-    runtime           = var.function_runtime
+    runtime           = local.function_runtime
     entry_point       = each.key
     service_account   = google_service_account.build.id
     docker_repository = google_artifact_registry_repository.images.id
