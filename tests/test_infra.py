@@ -599,6 +599,25 @@ def test_example_variables_pass_their_validation(env: str) -> None:
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_terraform_itself_accepts_the_example_variables(env: str, tmp_path: Path) -> None:
+    """Where a terraform binary is at hand: the module's variables alone need no provider."""
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.skip("no terraform binary on PATH (the nox terraform session installs one)")
+    shutil.copy(MODULE / "variables.tf", tmp_path)
+    directory = INFRA / "environments" / env
+    literals = {"environment": env, "function_source_zip": "functions-source.zip"}
+    tfvars = (directory / "terraform.tfvars.example").read_text(encoding="utf-8")
+    tfvars += "".join(f'{name} = "{value}"\n' for name, value in literals.items())
+    (tmp_path / "terraform.tfvars").write_text(tfvars, encoding="utf-8")
+    for command in (["init", "-input=false"], ["plan", "-input=false", "-no-color"]):
+        run = subprocess.run(
+            [terraform, *command], cwd=tmp_path, capture_output=True, text=True, check=False
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_data_projects_are_inputs_of_their_own(env: str) -> None:
     """The guide's data lives in eyewearml-project; nothing defaults it to the DR project."""
     variables = module()["variable"]
