@@ -641,6 +641,22 @@ def test_data_projects_are_inputs_of_their_own(env: str) -> None:
         assert role["project"] in {firestore_project, "${local.gcs_project_id}"}, name
 
 
+def test_the_mongodb_job_account_needs_nothing_in_the_data_projects() -> None:
+    """MongoDB is reached over the network; the job's grants are all on the DR project's own."""
+    member = '${google_service_account.runtime["mongodb-job"].member}'
+    grants = [
+        (rtype, name, spec)
+        for rtype, named in module()["resource"].items()
+        for name, spec in named.items()
+        if spec.get("member") == member or "mongodb-job" in json.dumps(spec.get("for_each", ""))
+    ]
+    assert grants
+    for rtype, name, spec in grants:
+        text = json.dumps(spec)
+        for other in ("firestore_project_id", "gcs_project_id", "gcs_source_buckets"):
+            assert other not in text, f"{rtype}.{name} reaches into the data project"
+
+
 def test_only_test_restore_scratch_databases_may_be_deleted() -> None:
     """Deleting a database is granted on the names test restores give their scratch copies."""
     prefix = local("firestore_scratch_prefix")
@@ -780,6 +796,8 @@ def test_one_python_version_for_functions_job_and_checks() -> None:
     assert f'target-version = "py{compact}"' in (REPO / ".ruff.toml").read_text("utf-8")
     assert f"python_version = {version}\n" in (REPO / ".mypy.ini").read_text("utf-8")
     assert f"Python {version}," in (REPO / "README.md").read_text("utf-8")
+    noxfile = (REPO / "noxfile.py").read_text(encoding="utf-8")
+    assert set(re.findall(r"python=\W*(3\.\d+)", noxfile)) <= {version}, "nox names another"
 
 
 # --- MongoDB egress, operators, audit, missed backups -------------------------------------
