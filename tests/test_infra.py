@@ -29,6 +29,7 @@ import pytest
 from shared import cli, config, logs, reporting, settings_source
 from shared.manifest import MANIFEST_NAME
 from shared.notify import RunReport
+from shared.restore import schema
 from tests.hcl_expressions import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -948,3 +949,33 @@ def test_missed_backups_alert_even_when_the_functions_are_down(env: str) -> None
     assert threshold["threshold_value"] == 1
     assert 'metric.label.target=\\"${conditions.key}\\"' in json.dumps(threshold["filter"])
     assert set(local("backup_targets")) == {"gcs", "firestore", "mongodb"}
+
+
+def deploy_steps() -> list[str]:
+    """The numbered steps of infra/README.md's "Deploying" section, in order."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("\n## Deploying\n", 1)[1].split("\n### ", 1)[0]
+    steps = re.split(r"\n(?=\d+\. \*\*)", section)[1:]
+    numbers = [int(step.split(".", 1)[0]) for step in steps]
+    assert numbers == list(range(1, len(steps) + 1))
+    return steps
+
+
+def test_deploy_steps_end_with_a_first_backup_of_each_target_and_a_first_drill() -> None:
+    *_, backups, drill = deploy_steps()
+    targets = set(cli.BACKUP_BUCKET_KEYS)
+    assert set(re.findall(r"python -m shared\.cli backup (\w+)", backups)) == targets
+    for key in cli.BACKUP_BUCKET_KEYS.values():
+        assert f"{key}=" in backups, f"the first backup step leaves {key} unset"
+    messages = re.findall(r"topics publish dr-restore .*--message=\"(\{.*\})\"", drill)
+    shell = {'\\"': '"', "$D": "2025-03-25", "$B": "eyewearml-assets"}
+    requests = []
+    for message in messages:
+        body = message
+        for variable, value in shell.items():
+            body = body.replace(variable, value)
+        requests.append(json.loads(body))
+    assert {request["target"] for request in requests} == targets
+    for request in requests:
+        assert request["test_mode"] is True
+        schema.validate(request)
