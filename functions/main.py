@@ -60,3 +60,11 @@ def dr_restore(cloud_event: Any) -> None:
     from shared.restore import handlers
 
     serve(cloud_event, "restore", handlers.on_restore_message)
+
+
+@functions_framework.cloud_event
+def dr_freshness(cloud_event: Any) -> None:
+    """dr-freshness: the missed-backup check (one notification per incident)."""
+    from shared import watchdog
+
+    serve(cloud_event, "freshness", watchdog.on_check_message)

@@ -13,10 +13,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from shared import settings_source as s
+from shared.errors import ConfigError
 from shared.secret import Secret
 from shared.settings_source import Key, SecretAccess, Sources
 
@@ -149,6 +150,11 @@ DR_STATE_BUCKET = Key(
 )
 DR_LOCK_TTL_MINUTES = Key("DR_LOCK_TTL_MINUTES", s.integer(1), "minutes >= 1", default=720)
 
+# --- freshness (missed-backup alerts) ------------------------------------------------------
+DR_FRESHNESS_GRACE_MINUTES = Key(
+    "DR_FRESHNESS_GRACE_MINUTES", s.integer(0), "minutes >= 0 past the schedule", default=180
+)
+
 KNOWN_KEYS = frozenset(key.name for key in globals().values() if isinstance(key, Key)) | {
     s.CONFIG_FILE_VARIABLE
 }
@@ -231,6 +237,29 @@ class GcsSettings:
 class RestoreSettings:
     state_bucket: str
     lock_ttl_minutes: int
+    notify: NotifySettings
+
+
+@dataclass(frozen=True)
+class BackupLocation:
+    """Where one target's backups live: its bucket and object prefix."""
+
+    bucket: str
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """What the freshness check watches: every target whose backup bucket is configured.
+
+    ``periods`` is each target's schedule period in hours (MongoDB's is one hour
+    when ``ENABLE_HOURLY`` is on, otherwise every target runs daily).
+    """
+
+    locations: Mapping[str, BackupLocation]
+    periods_hours: Mapping[str, int]
+    grace_minutes: int
+    state_bucket: str
     notify: NotifySettings
 
 
@@ -331,5 +360,37 @@ def restore_settings(src: Sources) -> RestoreSettings:
     return RestoreSettings(
         state_bucket=src.require(DR_STATE_BUCKET),
         lock_ttl_minutes=_or_default(src, DR_LOCK_TTL_MINUTES),
+        notify=notify_settings(src),
+    )
+
+
+def _optional(src: Sources, key: Key[T]) -> T | None:
+    """A key that is required where its target runs, and optional for a check that spans targets."""
+    return src.get(replace(key, required=False))
+
+
+def watch_settings(src: Sources) -> WatchSettings:
+    buckets = {
+        "mongodb": _optional(src, MONGODB_GCS_BUCKET),
+        "firestore": _optional(src, FIRESTORE_GCS_BUCKET),
+        "gcs": _optional(src, GCS_BACKUP_BUCKET),
+    }
+    prefixes = {"mongodb": mongodb_prefix(src)}
+    locations = {
+        target: BackupLocation(bucket, prefixes.get(target, ""))
+        for target, bucket in buckets.items()
+        if bucket
+    }
+    if not locations:
+        raise ConfigError(
+            "no backup bucket is set; expected at least one of MONGODB_GCS_BUCKET, "
+            "FIRESTORE_GCS_BUCKET, GCS_BACKUP_BUCKET"
+        )
+    hourly = _or_default(src, ENABLE_HOURLY)
+    return WatchSettings(
+        locations=locations,
+        periods_hours={t: 1 if t == "mongodb" and hourly else 24 for t in locations},
+        grace_minutes=_or_default(src, DR_FRESHNESS_GRACE_MINUTES),
+        state_bucket=src.require(DR_STATE_BUCKET),
         notify=notify_settings(src),
     )

@@ -18,6 +18,7 @@ TRIGGERS = {
     "firestore_backup": "dr-firestore-backup",
     "firestore_complete": "dr-firestore-complete",
     "dr_restore": "dr-restore",
+    "dr_freshness": "dr-freshness",
 }
 
 
