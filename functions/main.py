@@ -68,3 +68,11 @@ def dr_freshness(cloud_event: Any) -> None:
     from shared import watchdog
 
     serve(cloud_event, "freshness", watchdog.on_check_message)
+
+
+@functions_framework.cloud_event
+def dr_drill(cloud_event: Any) -> None:
+    """dr-drill: start a scheduled recovery drill, or advance the open ones."""
+    from shared.drill import handlers
+
+    serve(cloud_event, "drill", handlers.on_drill_message)

@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import TypeVar
 
 from shared import settings_source as s
@@ -150,14 +151,34 @@ DR_STATE_BUCKET = Key(
 )
 DR_LOCK_TTL_MINUTES = Key("DR_LOCK_TTL_MINUTES", s.integer(1), "minutes >= 1", default=720)
 
-# --- freshness (missed-backup alerts) ------------------------------------------------------
+# --- freshness (missed-backup alerts) and recovery drills --------------------------------
+GOOGLE_CLOUD_PROJECT = Key("GOOGLE_CLOUD_PROJECT", s.matching(s.PROJECT_ID, "project id"), PROJECT)
+DR_RESTORE_TOPIC = Key(
+    "DR_RESTORE_TOPIC",
+    s.matching(re.compile(r"^(projects/[^/]+/topics/)?[A-Za-z][\w.~+%-]{2,254}$"), "topic"),
+    "a Pub/Sub topic id or projects/P/topics/T",
+    default="dr-restore",
+)
+DR_DRILL_BUCKET = Key("DR_DRILL_BUCKET", s.matching(s.BUCKET_NAME, "bucket name"), BUCKET)
+DR_DRILL_TIMEOUT_MINUTES = Key(
+    "DR_DRILL_TIMEOUT_MINUTES", s.integer(1), "minutes >= 1", default=240
+)
+DR_DRILL_WINDOW_DAYS = Key("DR_DRILL_WINDOW_DAYS", s.integer(1), "days >= 1", default=30)
+DURATION = "a duration such as 90m, 26h or 2d"
+OBJECTIVES = {
+    (kind, target): Key(f"{kind}_OBJECTIVE_{target.upper()}", s.duration, DURATION)
+    for kind in ("RPO", "RTO")
+    for target in ("mongodb", "firestore", "gcs")
+}
 DR_FRESHNESS_GRACE_MINUTES = Key(
     "DR_FRESHNESS_GRACE_MINUTES", s.integer(0), "minutes >= 0 past the schedule", default=180
 )
 
-KNOWN_KEYS = frozenset(key.name for key in globals().values() if isinstance(key, Key)) | {
-    s.CONFIG_FILE_VARIABLE
-}
+KNOWN_KEYS = (
+    frozenset(key.name for key in globals().values() if isinstance(key, Key))
+    | frozenset(key.name for key in OBJECTIVES.values())
+    | {s.CONFIG_FILE_VARIABLE}
+)
 
 
 @dataclass(frozen=True)
@@ -261,6 +282,24 @@ class WatchSettings:
     grace_minutes: int
     state_bucket: str
     notify: NotifySettings
+
+
+@dataclass(frozen=True)
+class DrillSettings:
+    """A recovery drill: what to restore (the watched targets), where to ask, what to expect.
+
+    ``objectives`` maps a target to its (RPO, RTO) objectives, each ``None``
+    when not set (``RPO_OBJECTIVE_MONGODB=26h`` ...); a missing RPO objective
+    defaults to the target's schedule plus the freshness grace.
+    """
+
+    watch: WatchSettings
+    project: str | None
+    restore_topic: str
+    report_bucket: str
+    objectives: Mapping[str, tuple[timedelta | None, timedelta | None]]
+    timeout_minutes: int
+    window_days: int
 
 
 def sources(
@@ -393,4 +432,27 @@ def watch_settings(src: Sources) -> WatchSettings:
         grace_minutes=_or_default(src, DR_FRESHNESS_GRACE_MINUTES),
         state_bucket=src.require(DR_STATE_BUCKET),
         notify=notify_settings(src),
+    )
+
+
+def drill_settings(src: Sources) -> DrillSettings:
+    watch = watch_settings(src)
+    grace = timedelta(minutes=watch.grace_minutes)
+    objectives = {
+        target: (
+            src.get(OBJECTIVES["RPO", target])
+            or timedelta(hours=watch.periods_hours[target]) + grace,
+            src.get(OBJECTIVES["RTO", target]),
+        )
+        for target in watch.locations
+    }
+    first_bucket = next(iter(watch.locations.values())).bucket
+    return DrillSettings(
+        watch=watch,
+        project=src.get(GOOGLE_CLOUD_PROJECT),
+        restore_topic=_or_default(src, DR_RESTORE_TOPIC),
+        report_bucket=src.get(DR_DRILL_BUCKET) or first_bucket,
+        objectives=objectives,
+        timeout_minutes=_or_default(src, DR_DRILL_TIMEOUT_MINUTES),
+        window_days=_or_default(src, DR_DRILL_WINDOW_DAYS),
     )

@@ -29,6 +29,7 @@ _SEVERITY: Mapping[str, Severity] = {
     "failed": "error",
     "missed": "error",  # a freshness incident: a scheduled backup did not happen
     "recovered": "ok",
+    "passed": "ok",  # a recovery drill with no findings
 }
 
 

@@ -19,6 +19,7 @@ TRIGGERS = {
     "firestore_complete": "dr-firestore-complete",
     "dr_restore": "dr-restore",
     "dr_freshness": "dr-freshness",
+    "dr_drill": "dr-drill",
 }
 
 
