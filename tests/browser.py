@@ -19,6 +19,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.devstack.process import ComponentUnavailable
+
 FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -37,6 +39,11 @@ CONSOLE = re.compile(r":CONSOLE[^\]]*\] (.*)$", re.MULTILINE)
 
 def executable() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def check_installed() -> None:
+    if executable() is None:
+        raise ComponentUnavailable("browser", "chromium", "install it: apt-get install chromium")
 
 
 @dataclass(frozen=True)

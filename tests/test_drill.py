@@ -106,12 +106,31 @@ def test_findings_name_each_missed_objective() -> None:
 # --- on the platform -----------------------------------------------------------------------
 
 
+def scratch_places(platform: eyewear.Platform) -> dict[str, set[str]]:
+    """Everything a test restore could leave behind: databases, buckets, Firestore databases."""
+    import pymongo
+
+    from shared.clients import firestore_admin_client
+
+    with pymongo.MongoClient(platform.stack.mongo.uri()) as client:
+        databases = set(client.list_database_names())
+    admin = firestore_admin_client()
+    parent = f"projects/{platform.stack.project}"
+    return {
+        "mongodb": databases,
+        "buckets": {b.name for b in eyewear.clients_storage().list_buckets()},
+        "firestore": {d.name for d in admin.list_databases(parent=parent).databases},
+    }
+
+
 def test_a_drill_restores_every_target_and_measures_rpo_and_rto(
     platform: eyewear.Platform,
 ) -> None:
+    before = scratch_places(platform)
     began = time.monotonic()
     report = run_drill("drill-all-good")
     took = time.monotonic() - began
+    assert scratch_places(platform) == before  # every scratch copy was removed
     assert took < 120, f"the drill took {took:.0f} s"
     assert report["passed"], report["findings"]
     assert set(report["targets"]) == {"mongodb", "firestore", "gcs"}
@@ -138,10 +157,9 @@ def test_a_redelivered_drill_start_names_the_same_drill() -> None:
 
 
 def test_the_status_page_renders_in_a_real_browser(
-    platform: eyewear.Platform, tmp_path: Path
+    platform: eyewear.Platform, tmp_path: Path, require_installed: Any
 ) -> None:
-    if browser.executable() is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+    require_installed("browser")
     from shared.clients import storage_client
 
     settings = drill_settings()
