@@ -112,6 +112,7 @@ def scratch_places(platform: eyewear.Platform) -> dict[str, set[str]]:
 
     from shared.clients import firestore_admin_client
 
+    client: Any
     with pymongo.MongoClient(platform.stack.mongo.uri()) as client:
         databases = set(client.list_database_names())
     admin = firestore_admin_client()
