@@ -458,6 +458,26 @@ def test_every_topic_dead_letters_into_a_kept_topic() -> None:
         assert attempts == "${var.max_delivery_attempts}" or 5 <= attempts <= 100
 
 
+def test_drills_and_the_freshness_check_are_scheduled_onto_their_functions() -> None:
+    """The quarterly drill, its follow-up and the hourly freshness check reach their handlers."""
+    schedules = local("schedules")
+    specs = functions()
+    by_topic = {spec["topic"]: entry_point for entry_point, spec in specs.items()}
+    assert by_topic[schedules["freshness"]["topic"]] == "dr_freshness"
+    assert by_topic[schedules["drill"]["topic"]] == "dr_drill"
+    assert by_topic[schedules["drill-advance"]["topic"]] == "dr_drill"
+    assert specs["dr_drill"]["account"] == specs["dr_freshness"]["account"] == "watch"
+    assert module()["variable"]["drill_schedule"]["default"] == "0 9 1 1,4,7,10 *"  # quarterly
+    publisher = resource("google_pubsub_topic_iam_member", "drill_restore_publisher")
+    assert publisher["topic"] == '${google_pubsub_topic.this["dr-restore"].name}'
+    assert publisher["member"] == '${google_service_account.runtime["watch"].member}'
+    for env in ENVIRONMENTS:
+        call = parsed(INFRA / "environments" / env)["module"]["disaster_recovery"]
+        assert call["drill_schedule"], env
+        targets = {"mongodb", "firestore", "gcs"}
+        assert set(call["rpo_objectives"]) == set(call["rto_objectives"]) == targets, env
+
+
 def test_schedules_publish_the_backup_messages() -> None:
     schedules = local("schedules")
     topics = set(local("topics"))
@@ -467,8 +487,10 @@ def test_schedules_publish_the_backup_messages() -> None:
         body = json.loads(job["message"])
         if job["topic"] == "dr-mongodb-backup":
             tiers[body["tier"]] = job["enabled"]
-        elif job["topic"] == "dr-firestore-complete":
-            assert body == {}
+        elif job["topic"] in ("dr-firestore-complete", "dr-freshness"):
+            assert body == {}, name
+        elif job["topic"] == "dr-drill":
+            assert body == ({"action": "start"} if name == "drill" else {}), name
         else:
             assert body == {"tier": "daily"}, name
     assert tiers == {

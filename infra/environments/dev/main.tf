@@ -31,6 +31,11 @@ module "disaster_recovery" {
 
   deletion_protection = false
 
+  # Recovery drills (monthly: dev tries changes to the restore path first) and the objectives they measure against.
+  drill_schedule = "0 9 1 * *"
+  rpo_objectives = { mongodb = "26h", firestore = "27h", gcs = "27h" }
+  rto_objectives = { mongodb = "4h", firestore = "4h", gcs = "4h" }
+
   # Written by functions/package.py, relative to this directory.
   function_source_zip = "../../../dist/functions-source.zip"
 

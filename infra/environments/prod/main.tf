@@ -36,6 +36,11 @@ module "disaster_recovery" {
     gcs_copy_shard = 20
   }
 
+  # Recovery drills (quarterly, as the guide asks) and the objectives they measure against.
+  drill_schedule = "0 9 1 1,4,7,10 *"
+  rpo_objectives = { mongodb = "2h", firestore = "27h", gcs = "27h" }
+  rto_objectives = { mongodb = "4h", firestore = "4h", gcs = "4h" }
+
   # Written by functions/package.py, relative to this directory.
   function_source_zip = "../../../dist/functions-source.zip"
 

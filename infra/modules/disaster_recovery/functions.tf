@@ -55,6 +55,18 @@ locals {
     mongodb_trigger = {
       DR_MONGODB_JOB = local.mongodb_job_id
     }
+    # The freshness check and the drills: how late is late, what to expect.
+    watch = {
+      DR_FRESHNESS_GRACE_MINUTES = tostring(var.freshness_grace_minutes)
+      DR_DRILL_BUCKET            = local.backup_bucket_name
+      DR_RESTORE_TOPIC           = "projects/${var.project_id}/topics/dr-restore"
+      RPO_OBJECTIVE_MONGODB      = lookup(var.rpo_objectives, "mongodb", "")
+      RPO_OBJECTIVE_FIRESTORE    = lookup(var.rpo_objectives, "firestore", "")
+      RPO_OBJECTIVE_GCS          = lookup(var.rpo_objectives, "gcs", "")
+      RTO_OBJECTIVE_MONGODB      = lookup(var.rto_objectives, "mongodb", "")
+      RTO_OBJECTIVE_FIRESTORE    = lookup(var.rto_objectives, "firestore", "")
+      RTO_OBJECTIVE_GCS          = lookup(var.rto_objectives, "gcs", "")
+    }
     mongodb_job = {
       MONGODB_DB_NAME       = var.mongodb_db_name
       MONGODB_IS_ATLAS      = tostring(var.mongodb_is_atlas)
@@ -75,6 +87,7 @@ locals {
     mongodb     = ["common", "mongodb", "mongodb_trigger"]
     mongodb-job = ["common", "notify", "state", "mongodb", "mongodb_job"]
     restore     = ["common", "notify", "state", "gcs", "firestore", "mongodb", "mongodb_trigger"]
+    watch       = ["common", "notify", "state", "gcs", "firestore", "mongodb", "watch"]
   }
 
   env_by_account = {
@@ -136,6 +149,19 @@ locals {
       account       = "restore"
       memory        = "1Gi"
       max_instances = 2
+    }
+    dr_freshness = {
+      name        = "dr-freshness"
+      description = "Missed-backup check: one notification per incident and one on recovery."
+      topic       = "dr-freshness"
+      account     = "watch"
+    }
+    dr_drill = {
+      name        = "dr-drill"
+      description = "Recovery drills: test restores of every target, RPO and RTO, a report."
+      topic       = "dr-drill"
+      account     = "watch"
+      memory      = "1Gi"
     }
   }
 

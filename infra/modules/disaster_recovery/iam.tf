@@ -15,11 +15,12 @@ locals {
     mongodb     = "DR MongoDB backup trigger function"
     mongodb-job = "DR MongoDB backup and restore job"
     restore     = "DR restore dispatcher function"
+    watch       = "DR freshness check and recovery drills"
   }
 
   # The accounts that send run reports read the notification secrets that
   # exist. The MongoDB trigger only starts the job, which reports itself.
-  notify_accounts    = ["gcs", "firestore", "mongodb-job", "restore"]
+  notify_accounts    = ["gcs", "firestore", "mongodb-job", "restore", "watch"]
   notify_secret_keys = [for key in ["smtp_password", "notify_webhook"] : key if local.secrets[key].enabled]
   notify_secret_grants = {
     for pair in setproduct(local.notify_secret_keys, local.notify_accounts) :
@@ -66,11 +67,29 @@ resource "google_storage_bucket_iam_member" "backups_object_admin" {
 }
 
 resource "google_storage_bucket_iam_member" "state_object_admin" {
-  for_each = toset(["firestore", "mongodb-job", "restore"])
+  for_each = toset(["firestore", "mongodb-job", "restore", "watch"])
 
   bucket = google_storage_bucket.this["state"].name
   role   = "roles/storage.objectAdmin"
   member = google_service_account.runtime[each.key].member
+}
+
+# The freshness check and the drills read the catalogs; a drill adds its
+# report (drills/<id>/report.json and .md), never changing or deleting a backup.
+resource "google_storage_bucket_iam_member" "watch_backups" {
+  for_each = toset(["roles/storage.objectViewer", "roles/storage.objectCreator"])
+
+  bucket = google_storage_bucket.this["backups"].name
+  role   = each.key
+  member = google_service_account.runtime["watch"].member
+}
+
+# A drill requests its test restores the way an operator does.
+resource "google_pubsub_topic_iam_member" "drill_restore_publisher" {
+  project = var.project_id
+  topic   = google_pubsub_topic.this["dr-restore"].name
+  role    = "roles/pubsub.publisher"
+  member  = google_service_account.runtime["watch"].member
 }
 
 resource "google_storage_bucket_iam_member" "source_object_viewer" {

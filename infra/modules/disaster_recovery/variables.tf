@@ -647,6 +647,72 @@ variable "firestore_complete_schedule" {
   }
 }
 
+variable "freshness_schedule" {
+  type        = string
+  description = "Cron schedule of the missed-backup check (dr-freshness)."
+  default     = "17 * * * *"
+
+  validation {
+    condition     = can(regex("^([0-9A-Za-z*/,-]+ ){4}[0-9A-Za-z*/,-]+$", var.freshness_schedule))
+    error_message = "The freshness_schedule must be a five-field cron expression."
+  }
+}
+
+variable "freshness_grace_minutes" {
+  type        = number
+  description = "DR_FRESHNESS_GRACE_MINUTES: how late past its schedule a backup may be before the missed-backup alert."
+  default     = 180
+
+  validation {
+    condition     = var.freshness_grace_minutes >= 0 && floor(var.freshness_grace_minutes) == var.freshness_grace_minutes
+    error_message = "The freshness_grace_minutes must be a whole number of minutes >= 0."
+  }
+}
+
+variable "drill_schedule" {
+  type        = string
+  description = "Cron schedule of the recovery drill (quarterly by default: 09:00 on the first day of January, April, July and October); empty: no scheduled drill."
+  default     = "0 9 1 1,4,7,10 *"
+
+  validation {
+    condition     = var.drill_schedule == "" || can(regex("^([0-9A-Za-z*/,-]+ ){4}[0-9A-Za-z*/,-]+$", var.drill_schedule))
+    error_message = "The drill_schedule must be a five-field cron expression or empty."
+  }
+}
+
+variable "drill_advance_schedule" {
+  type        = string
+  description = "Cron schedule of the drill's follow-up: publishes each target's next test restore and finishes the drill when they have ended."
+  default     = "*/10 * * * *"
+
+  validation {
+    condition     = can(regex("^([0-9A-Za-z*/,-]+ ){4}[0-9A-Za-z*/,-]+$", var.drill_advance_schedule))
+    error_message = "The drill_advance_schedule must be a five-field cron expression."
+  }
+}
+
+variable "rpo_objectives" {
+  type        = map(string)
+  description = "RPO_OBJECTIVE_<TARGET>: each target's recovery point objective for the drills (mongodb, firestore, gcs => e.g. \"26h\"); a target left out defaults to its schedule plus the grace."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for target, objective in var.rpo_objectives : contains(["mongodb", "firestore", "gcs"], target) && can(regex("^[0-9]{1,6}[smhd]$", objective))])
+    error_message = "The rpo_objectives keys must be mongodb, firestore or gcs and the values durations such as 90m, 26h or 2d."
+  }
+}
+
+variable "rto_objectives" {
+  type        = map(string)
+  description = "RTO_OBJECTIVE_<TARGET>: each target's recovery time objective for the drills (mongodb, firestore, gcs => e.g. \"4h\")."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for target, objective in var.rto_objectives : contains(["mongodb", "firestore", "gcs"], target) && can(regex("^[0-9]{1,6}[smhd]$", objective))])
+    error_message = "The rto_objectives keys must be mongodb, firestore or gcs and the values durations such as 90m, 4h or 2d."
+  }
+}
+
 variable "gcs_backup_schedule" {
   type        = string
   description = "Cron schedule of the daily Cloud Storage backup (the guide: 03:00)."
