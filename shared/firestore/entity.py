@@ -32,13 +32,13 @@ from typing import Any
 from shared.errors import IntegrityError
 from shared.firestore import wire
 from shared.firestore.canonical import GeoPoint, Reference, Timestamp, database_name
-from shared.firestore.exportfile import DocumentKey, document_key
+from shared.firestore.exportfile import DocumentKey, document_key, path_element, reference_parts
 
 _KEY, _PROPERTY, _RAW_PROPERTY = 13, 14, 15
 _MEANING, _NAME, _MULTIPLE, _VALUE = 1, 3, 4, 5
 _INT, _BOOL, _STRING, _DOUBLE, _POINT, _REFERENCE = 1, 2, 3, 4, 5, 12
 _LATITUDE, _LONGITUDE = 6, 7
-_REF_APP, _REF_ELEMENT, _REF_TYPE, _REF_ID, _REF_NAME, _REF_DATABASE = 13, 14, 15, 16, 17, 23
+_REF_ELEMENT_FIELDS = (15, 16, 17)  # type, id, name of a reference value's PathElement group
 GD_WHEN, BLOB, BYTESTRING, ENTITY_PROTO, EMPTY_LIST, VECTOR = 7, 14, 16, 19, 24, 31
 
 
@@ -141,30 +141,13 @@ def _double(raw: int | bytes, _: int) -> float:
 
 def _reference(buf: int | bytes, _: int) -> Reference:
     assert isinstance(buf, bytes)
-    app = database = ""
-    path: list[str] = []
-    for number, _, value in wire.fields(buf):
-        if number == _REF_APP and isinstance(value, bytes):
-            app = value.decode()
-        elif number == _REF_DATABASE and isinstance(value, bytes):
-            database = value.decode()
-        elif number == _REF_ELEMENT and isinstance(value, bytes):
-            path.extend(_element(value))
-    if not path:
-        raise ValueError("reference with an empty path")
-    return Reference(f"{database_name(project_of(app), database)}/documents/{'/'.join(path)}")
+    app, database, path = reference_parts(buf, _value_path)
+    names = "/".join(f"{kind}/{name}" for kind, name in path)
+    return Reference(f"{database_name(project_of(app), database)}/documents/{names}")
 
 
-def _element(buf: bytes) -> tuple[str, str]:
-    kind = name = ""
-    for number, _, value in wire.fields(buf):
-        if number == _REF_TYPE and isinstance(value, bytes):
-            kind = value.decode()
-        elif number == _REF_NAME and isinstance(value, bytes):
-            name = value.decode()
-        elif number == _REF_ID and isinstance(value, int):
-            name = f"__id{value}__"
-    return kind, name
+def _value_path(buf: bytes) -> list[tuple[str, str]]:
+    return [path_element(buf, _REF_ELEMENT_FIELDS)]
 
 
 _DECODERS: dict[int, Callable[[int | bytes, int], Any]] = {

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import posixpath
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -107,6 +107,27 @@ def document_key(record: bytes, where: str) -> DocumentKey:
 
 
 def _reference(buf: bytes) -> DocumentKey:
+    app, database, path = reference_parts(buf, _key_path)
+    return DocumentKey(app, database, tuple(path))
+
+
+def _key_path(buf: bytes) -> list[tuple[str, str]]:
+    return [
+        path_element(group)
+        for number, _, group in wire.fields(buf)
+        if number == _PATH_ELEMENT and isinstance(group, bytes)
+    ]
+
+
+def reference_parts(
+    buf: bytes, elements: Callable[[bytes], list[tuple[str, str]]]
+) -> tuple[str, str, list[tuple[str, str]]]:
+    """``(app, database id, path)`` of a v3 reference: a key, or a reference value.
+
+    Both lay out ``app`` (13), the path (14) and ``database_id`` (23) alike;
+    ``elements`` reads the path field, which differs (a ``Path`` message of
+    ``Element`` groups in a key, one ``PathElement`` group per field in a value).
+    """
     app = database = ""
     path: list[tuple[str, str]] = []
     for number, _, value in wire.fields(buf):
@@ -115,24 +136,24 @@ def _reference(buf: bytes) -> DocumentKey:
         elif number == _REFERENCE_DATABASE and isinstance(value, bytes):
             database = value.decode()
         elif number == _REFERENCE_PATH and isinstance(value, bytes):
-            path = [
-                _element(group)
-                for n, _, group in wire.fields(value)
-                if n == _PATH_ELEMENT and isinstance(group, bytes)
-            ]
+            path.extend(elements(value))
     if not path:
-        raise ValueError("key has an empty path")
-    return DocumentKey(app, database, tuple(path))
+        raise ValueError("reference with an empty path")
+    return app, database, path
 
 
-def _element(buf: bytes) -> tuple[str, str]:
+def path_element(
+    buf: bytes, numbers: tuple[int, int, int] = (_ELEMENT_TYPE, _ELEMENT_ID, _ELEMENT_NAME)
+) -> tuple[str, str]:
+    """``(collection id, document id)`` of a path element whose fields are ``numbers``."""
+    type_number, id_number, name_number = numbers
     kind = name = ""
     for number, _, value in wire.fields(buf):
-        if number == _ELEMENT_TYPE and isinstance(value, bytes):
+        if number == type_number and isinstance(value, bytes):
             kind = value.decode()
-        elif number == _ELEMENT_NAME and isinstance(value, bytes):
+        elif number == name_number and isinstance(value, bytes):
             name = value.decode()
-        elif number == _ELEMENT_ID and isinstance(value, int):
+        elif number == id_number and isinstance(value, int):
             name = f"__id{value}__"  # how Firestore shows a numeric id as a document id
     return kind, name
 
