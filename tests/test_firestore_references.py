@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from shared import cli
 from shared.errors import RequestError
 from shared.firestore import admin, documents, imports, references, verify
 from shared.firestore.canonical import Reference
@@ -212,3 +213,7 @@ def test_rewrite_references_is_refused_where_it_has_nothing_to_do(
     ).get("rewrite_references")
     with pytest.raises(RequestError, match="rewrite_references"):
         schema.validate({"target": "firestore", "date": "2025-03-25", "rewrite_references": "y"})
+    flags = ["restore", "firestore", "--date", "2025-03-25", "--target-database", "copy"]
+    body = cli.restore_request(cli.parser().parse_args([*flags, "--rewrite-references"]))
+    assert body["rewrite_references"] is True
+    assert "rewrite_references" not in cli.restore_request(cli.parser().parse_args(flags))
