@@ -130,7 +130,7 @@ def test_a_restore_elsewhere_equals_its_source_with_references_where_asked(
         assert any("rewrite_references" in note for note in result["notes"])
 
 
-def test_test_mode_compares_every_document_or_a_stated_sample(
+def test_test_mode_compares_every_document_or_a_stated_sample_and_can_rewrite(
     exported: Restorer, devstack: Any
 ) -> None:
     request_id, _ = exported.start(test_mode=True)
@@ -147,6 +147,11 @@ def test_test_mode_compares_every_document_or_a_stated_sample(
     assert status["result"]["verified"] is True
     checked = status["result"]["details"]["contents"]
     assert (checked["documents"], checked["compared"], checked["sample"]) == (DOCUMENTS, 10, True)
+
+    request_id, _ = exported.start(test_mode=True, rewrite_references=True)
+    status = exported.finish(request_id)
+    assert status["result"]["verified"] is True
+    assert status["result"]["details"]["references"]["references_rewritten"] == REFERENCES
 
 
 def test_one_changed_field_or_one_moved_reference_fails_verification(
