@@ -9,13 +9,12 @@ with the export and fails on one changed field.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from shared import cli
-from shared.errors import RequestError
+from shared.errors import ConfigError, RequestError
 from shared.firestore import admin, documents, imports, references, verify
 from shared.firestore.canonical import Reference
 from shared.firestore.imports import ImportJob
@@ -27,6 +26,7 @@ from tests.firestorestack import (
     Webhook,
     data_client,
     export_now,
+    settings_for,
     wait_done,
 )
 
@@ -141,7 +141,11 @@ def test_test_mode_compares_every_document_or_a_stated_sample_and_can_rewrite(
         DOCUMENTS,
     )
 
-    exported.settings = replace(exported.settings, verify_sample=10)
+    with pytest.raises(ConfigError, match="FIRESTORE_VERIFY_SAMPLE"):
+        settings_for(devstack.project, exported.bucket.name, FIRESTORE_VERIFY_SAMPLE="0")
+    exported.settings = settings_for(
+        devstack.project, exported.bucket.name, FIRESTORE_VERIFY_SAMPLE="10"
+    )
     request_id, _ = exported.start(test_mode=True)
     status = exported.finish(request_id)
     assert status["result"]["verified"] is True
