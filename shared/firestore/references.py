@@ -25,8 +25,10 @@ The pass is resumable: it walks the export's records in their stable order
 (:func:`shared.firestore.exportfile.entity_records`) and its
 :class:`RewriteState` (where it is, what it counted) is saved after every
 batch, so a restarted step continues at the next batch instead of starting
-over. Re-doing a batch whose save was lost cannot rewrite anything twice: a
-reference already pointing at the destination no longer matches the source.
+over. Re-doing a batch whose save was lost (the step died between its commit
+and its save) cannot rewrite anything twice: a reference already pointing at
+the destination no longer matches the source. The counts then leave out that
+one batch's rewrites; they never count a reference twice.
 """
 
 from __future__ import annotations
