@@ -16,7 +16,9 @@ Reading a document costs one read. Up to ``sample_limit`` documents
 (``FIRESTORE_VERIFY_SAMPLE``) every document is compared; above it, a sample
 of exactly ``sample_limit`` documents: those whose path hashes lowest, a
 choice that is uniform, the same on every run, and kept in bounded memory
-while the export is streamed once. The result states which it was.
+while the export is streamed once. The result states which it was. The
+sample bounds the reads from the destination; the export itself is streamed
+whole either way, so this step takes time in proportion to the export's size.
 """
 
 from __future__ import annotations
