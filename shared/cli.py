@@ -60,6 +60,9 @@ def parser() -> argparse.ArgumentParser:
     firestore.add_argument("--target-project")
     firestore.add_argument("--target-database")
     firestore.add_argument("--collection-ids", type=lambda v: [c for c in v.split(",") if c])
+    firestore.add_argument(
+        "--rewrite-references", action="store_true", help="point references at the copy"
+    )
     gcs = targets.add_parser("gcs", help="gcs_restore.sh's flags")
     gcs.add_argument("--source-bucket", required=True)
     gcs.add_argument("--target-bucket")
@@ -100,6 +103,7 @@ def restore_request(args: argparse.Namespace) -> dict[str, Any]:
         "target_project": getattr(args, "target_project", None),
         "target_database": getattr(args, "target_database", None),
         "collection_ids": getattr(args, "collection_ids", None),
+        "rewrite_references": getattr(args, "rewrite_references", False) or None,
         "source_bucket": getattr(args, "source_bucket", None),
         "target_bucket": getattr(args, "target_bucket", None),
         "version_date": getattr(args, "version_date", None),

@@ -108,6 +108,12 @@ FIRESTORE_DATABASE = Key("FIRESTORE_DATABASE", s.text, "a database id", default=
 FIRESTORE_EXPORT_TIMEOUT_MINUTES = Key(
     "FIRESTORE_EXPORT_TIMEOUT_MINUTES", s.integer(1), "minutes >= 1", default=720
 )
+FIRESTORE_VERIFY_SAMPLE = Key(
+    "FIRESTORE_VERIFY_SAMPLE",
+    s.integer(1),
+    "documents compared after an import (>= 1)",
+    default=10_000,
+)
 
 # --- Cloud Storage -------------------------------------------------------------------------
 GCS_PROJECT_ID = Key("GCS_PROJECT_ID", s.matching(s.PROJECT_ID, "project id"), PROJECT)
@@ -239,6 +245,7 @@ class FirestoreSettings:
     database: str
     notify: NotifySettings
     export_timeout_minutes: int = 720
+    verify_sample: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -378,6 +385,7 @@ def firestore_settings(src: Sources) -> FirestoreSettings:
         database=_or_default(src, FIRESTORE_DATABASE),
         notify=notify_settings(src),
         export_timeout_minutes=_or_default(src, FIRESTORE_EXPORT_TIMEOUT_MINUTES),
+        verify_sample=_or_default(src, FIRESTORE_VERIFY_SAMPLE),
     )
 
 
