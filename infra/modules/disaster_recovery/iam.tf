@@ -180,20 +180,23 @@ resource "google_project_iam_member" "firestore_import_export" {
 }
 
 # A Firestore test restore imports into a scratch database (dr-test-<time>-<hex>)
-# of the data project, counts its documents against the manifest and deletes
-# it: dr-restore creates it, dr-firestore-complete (re)creates, counts and
-# deletes it. Import/export admin covers none of that. Deleting is limited by
-# an IAM condition to the scratch databases, so no DR account can delete the
-# production database.
+# of the data project, compares its documents with the export (a digest per
+# document) and deletes it: dr-restore creates it, dr-firestore-complete
+# (re)creates, verifies and deletes it. A restore with rewrite_references
+# also updates the references of the documents it imported. Import/export
+# admin covers none of that. Deleting is limited by an IAM condition to the
+# scratch databases, so no DR account can delete the production database.
 resource "google_project_iam_custom_role" "firestore_scratch" {
   project     = local.firestore_project_id
   role_id     = "eyewearmlDrFirestoreScratch"
   title       = "EyewearML DR Firestore scratch databases"
-  description = "Creates the scratch database of a Firestore test restore and counts the documents imported into it."
+  description = "Creates the scratch database of a Firestore test restore, reads back imported documents to verify them, and rewrites references when a restore asks for it."
   permissions = [
     "datastore.databases.create",
     "datastore.databases.getMetadata",
+    "datastore.entities.get",
     "datastore.entities.list",
+    "datastore.entities.update",
   ]
 }
 
