@@ -60,3 +60,19 @@ def dr_restore(cloud_event: Any) -> None:
     from shared.restore import handlers
 
     serve(cloud_event, "restore", handlers.on_restore_message)
+
+
+@functions_framework.cloud_event
+def dr_freshness(cloud_event: Any) -> None:
+    """dr-freshness: the missed-backup check (one notification per incident)."""
+    from shared import watchdog
+
+    serve(cloud_event, "freshness", watchdog.on_check_message)
+
+
+@functions_framework.cloud_event
+def dr_drill(cloud_event: Any) -> None:
+    """dr-drill: start a scheduled recovery drill, or advance the open ones."""
+    from shared.drill import handlers
+
+    serve(cloud_event, "drill", handlers.on_drill_message)

@@ -13,10 +13,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import TypeVar
 
 from shared import settings_source as s
+from shared.errors import ConfigError
 from shared.secret import Secret
 from shared.settings_source import Key, SecretAccess, Sources
 
@@ -106,6 +108,12 @@ FIRESTORE_DATABASE = Key("FIRESTORE_DATABASE", s.text, "a database id", default=
 FIRESTORE_EXPORT_TIMEOUT_MINUTES = Key(
     "FIRESTORE_EXPORT_TIMEOUT_MINUTES", s.integer(1), "minutes >= 1", default=720
 )
+FIRESTORE_VERIFY_SAMPLE = Key(
+    "FIRESTORE_VERIFY_SAMPLE",
+    s.integer(1),
+    "documents compared after an import (>= 1)",
+    default=10_000,
+)
 
 # --- Cloud Storage -------------------------------------------------------------------------
 GCS_PROJECT_ID = Key("GCS_PROJECT_ID", s.matching(s.PROJECT_ID, "project id"), PROJECT)
@@ -149,9 +157,34 @@ DR_STATE_BUCKET = Key(
 )
 DR_LOCK_TTL_MINUTES = Key("DR_LOCK_TTL_MINUTES", s.integer(1), "minutes >= 1", default=720)
 
-KNOWN_KEYS = frozenset(key.name for key in globals().values() if isinstance(key, Key)) | {
-    s.CONFIG_FILE_VARIABLE
+# --- freshness (missed-backup alerts) and recovery drills --------------------------------
+GOOGLE_CLOUD_PROJECT = Key("GOOGLE_CLOUD_PROJECT", s.matching(s.PROJECT_ID, "project id"), PROJECT)
+DR_RESTORE_TOPIC = Key(
+    "DR_RESTORE_TOPIC",
+    s.matching(re.compile(r"^(projects/[^/]+/topics/)?[A-Za-z][\w.~+%-]{2,254}$"), "topic"),
+    "a Pub/Sub topic id or projects/P/topics/T",
+    default="dr-restore",
+)
+DR_DRILL_BUCKET = Key("DR_DRILL_BUCKET", s.matching(s.BUCKET_NAME, "bucket name"), BUCKET)
+DR_DRILL_TIMEOUT_MINUTES = Key(
+    "DR_DRILL_TIMEOUT_MINUTES", s.integer(1), "minutes >= 1", default=240
+)
+DR_DRILL_WINDOW_DAYS = Key("DR_DRILL_WINDOW_DAYS", s.integer(1), "days >= 1", default=30)
+DURATION = "a duration such as 90m, 26h or 2d"
+OBJECTIVES = {
+    (kind, target): Key(f"{kind}_OBJECTIVE_{target.upper()}", s.duration, DURATION)
+    for kind in ("RPO", "RTO")
+    for target in ("mongodb", "firestore", "gcs")
 }
+DR_FRESHNESS_GRACE_MINUTES = Key(
+    "DR_FRESHNESS_GRACE_MINUTES", s.integer(0), "minutes >= 0 past the schedule", default=180
+)
+
+KNOWN_KEYS = (
+    frozenset(key.name for key in globals().values() if isinstance(key, Key))
+    | frozenset(key.name for key in OBJECTIVES.values())
+    | {s.CONFIG_FILE_VARIABLE}
+)
 
 
 @dataclass(frozen=True)
@@ -212,6 +245,7 @@ class FirestoreSettings:
     database: str
     notify: NotifySettings
     export_timeout_minutes: int = 720
+    verify_sample: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -232,6 +266,47 @@ class RestoreSettings:
     state_bucket: str
     lock_ttl_minutes: int
     notify: NotifySettings
+
+
+@dataclass(frozen=True)
+class BackupLocation:
+    """Where one target's backups live: its bucket and object prefix."""
+
+    bucket: str
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """What the freshness check watches: every target whose backup bucket is configured.
+
+    ``periods`` is each target's schedule period in hours (MongoDB's is one hour
+    when ``ENABLE_HOURLY`` is on, otherwise every target runs daily).
+    """
+
+    locations: Mapping[str, BackupLocation]
+    periods_hours: Mapping[str, int]
+    grace_minutes: int
+    state_bucket: str
+    notify: NotifySettings
+
+
+@dataclass(frozen=True)
+class DrillSettings:
+    """A recovery drill: what to restore (the watched targets), where to ask, what to expect.
+
+    ``objectives`` maps a target to its (RPO, RTO) objectives, each ``None``
+    when not set (``RPO_OBJECTIVE_MONGODB=26h`` ...); a missing RPO objective
+    defaults to the target's schedule plus the freshness grace.
+    """
+
+    watch: WatchSettings
+    project: str | None
+    restore_topic: str
+    report_bucket: str
+    objectives: Mapping[str, tuple[timedelta | None, timedelta | None]]
+    timeout_minutes: int
+    window_days: int
 
 
 def sources(
@@ -310,6 +385,7 @@ def firestore_settings(src: Sources) -> FirestoreSettings:
         database=_or_default(src, FIRESTORE_DATABASE),
         notify=notify_settings(src),
         export_timeout_minutes=_or_default(src, FIRESTORE_EXPORT_TIMEOUT_MINUTES),
+        verify_sample=_or_default(src, FIRESTORE_VERIFY_SAMPLE),
     )
 
 
@@ -332,4 +408,59 @@ def restore_settings(src: Sources) -> RestoreSettings:
         state_bucket=src.require(DR_STATE_BUCKET),
         lock_ttl_minutes=_or_default(src, DR_LOCK_TTL_MINUTES),
         notify=notify_settings(src),
+    )
+
+
+def _optional(src: Sources, key: Key[T]) -> T | None:
+    """A key that is required where its target runs, and optional for a check that spans targets."""
+    return src.get(replace(key, required=False))
+
+
+def watch_settings(src: Sources) -> WatchSettings:
+    buckets = {
+        "mongodb": _optional(src, MONGODB_GCS_BUCKET),
+        "firestore": _optional(src, FIRESTORE_GCS_BUCKET),
+        "gcs": _optional(src, GCS_BACKUP_BUCKET),
+    }
+    prefixes = {"mongodb": mongodb_prefix(src)}
+    locations = {
+        target: BackupLocation(bucket, prefixes.get(target, ""))
+        for target, bucket in buckets.items()
+        if bucket
+    }
+    if not locations:
+        raise ConfigError(
+            "no backup bucket is set; expected at least one of MONGODB_GCS_BUCKET, "
+            "FIRESTORE_GCS_BUCKET, GCS_BACKUP_BUCKET"
+        )
+    hourly = _or_default(src, ENABLE_HOURLY)
+    return WatchSettings(
+        locations=locations,
+        periods_hours={t: 1 if t == "mongodb" and hourly else 24 for t in locations},
+        grace_minutes=_or_default(src, DR_FRESHNESS_GRACE_MINUTES),
+        state_bucket=src.require(DR_STATE_BUCKET),
+        notify=notify_settings(src),
+    )
+
+
+def drill_settings(src: Sources) -> DrillSettings:
+    watch = watch_settings(src)
+    grace = timedelta(minutes=watch.grace_minutes)
+    objectives = {
+        target: (
+            src.get(OBJECTIVES["RPO", target])
+            or timedelta(hours=watch.periods_hours[target]) + grace,
+            src.get(OBJECTIVES["RTO", target]),
+        )
+        for target in watch.locations
+    }
+    first_bucket = next(iter(watch.locations.values())).bucket
+    return DrillSettings(
+        watch=watch,
+        project=src.get(GOOGLE_CLOUD_PROJECT),
+        restore_topic=_or_default(src, DR_RESTORE_TOPIC),
+        report_bucket=src.get(DR_DRILL_BUCKET) or first_bucket,
+        objectives=objectives,
+        timeout_minutes=_or_default(src, DR_DRILL_TIMEOUT_MINUTES),
+        window_days=_or_default(src, DR_DRILL_WINDOW_DAYS),
     )

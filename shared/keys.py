@@ -41,6 +41,7 @@ _HEX = re.compile(rb"[0-9a-fA-F]{64}")
 _BASE64 = re.compile(rb"[A-Za-z0-9+/]{43}=")
 _SECRET = re.compile(r"projects/[^/]+/secrets/([^/]+)")
 _VERSION = re.compile(r"projects/[^/]+/secrets/([^/]+)/versions/[0-9]+")
+_NAMED_FILE = re.compile(r"(projects/[^/=]+/secrets/[^/=]+/versions/[0-9]+)=(.+)")
 
 
 def parse_key(data: bytes, where: str) -> bytes:
@@ -83,25 +84,40 @@ class StaticKeyring:
             ) from None
 
 
-def _read_key_file(path: Path) -> Key:
+def key_file_entry(entry: str) -> tuple[str | None, Path]:
+    """``PATH``, or ``projects/P/secrets/S/versions/N=PATH`` for an offline copy of a version.
+
+    A stream names the key that encrypted it; a Secret Manager version's copy
+    kept in a file must answer to that version's name, not to the file's
+    fingerprint, or the backups it protects would not find it.
+    """
+    named = _NAMED_FILE.fullmatch(entry.strip())
+    if named is None:
+        return None, Path(entry.strip())
+    return named[1], Path(named[2])
+
+
+def _read_key_file(entry: str | os.PathLike[str]) -> Key:
+    key_id, path = key_file_entry(str(entry))
     try:
         with path.open("rb") as stream:
             data = stream.read(_MAX_KEY_FILE_SIZE + 1)
     except OSError as error:
         raise ConfigError(f"cannot read key file {path}: {error.strerror}") from None
     material = parse_key(data, f"key file {path}")
-    return Key(fingerprint(material), material)
+    return Key(key_id or fingerprint(material), material)
 
 
 class FileKeyring(StaticKeyring):
     """Keys read from files, oldest first; read once, at construction.
 
     Rotation: list the new file last and keep the old ones listed for as long
-    as backups made with them are kept.
+    as backups made with them are kept. An entry ``VERSION=PATH`` is the
+    offline copy of a Secret Manager version (:func:`key_file_entry`).
     """
 
     def __init__(self, paths: Iterable[str | os.PathLike[str]]) -> None:
-        super().__init__(_read_key_file(Path(path)) for path in paths)
+        super().__init__(_read_key_file(path) for path in paths)
 
     @classmethod
     def from_setting(cls, value: str) -> FileKeyring:

@@ -73,7 +73,7 @@ def deliver(report: RunReport, notifier: ReportSink) -> list[DeliveryResult]:
     deployment's "no successful backup" alert counts, so every run's report
     goes through here, whichever notifier delivers it.
     """
-    level = logging.ERROR if report.status == "failed" else logging.INFO
+    level = logging.ERROR if report.severity == "error" else logging.INFO
     log.log(
         level,
         "%s %s %s (run %s)",

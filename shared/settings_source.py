@@ -18,6 +18,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Generic, Protocol, TypeVar
 
 from shared.conffile import ConfFile, load_conf
@@ -152,6 +153,18 @@ def boolean(raw: str) -> bool:
     if lowered in {"false", "no", "0", "off"}:
         return False
     raise ValueError("not a boolean")
+
+
+_DURATION = re.compile(r"^(\d{1,6})\s*(s|m|h|d)$")
+_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def duration(raw: str) -> timedelta:
+    """``90m``, ``26h``, ``2d``: one whole number and one unit (s, m, h, d)."""
+    found = _DURATION.match(raw.strip().lower())
+    if found is None:
+        raise ValueError("not a duration")
+    return timedelta(**{_DURATION_UNITS[found[2]]: int(found[1])})
 
 
 def integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:

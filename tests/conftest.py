@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 
 import pytest
 
+from tests import browser
 from tests.devstack.component import Component
 from tests.devstack.emulators import FirestoreEmulator, PubSubEmulator
 from tests.devstack.functions import FunctionGroup, FunctionSpec, check_framework
@@ -120,7 +121,7 @@ def _require(stack: Stack, name: str) -> Component:
 
 @pytest.fixture(scope="session")
 def require_installed() -> Callable[..., None]:
-    """``require_installed("pubsub", "functions")``: skip (or fail, in CI) unless those can run.
+    """``require_installed("pubsub", "functions", "browser")``: skip (or fail, in CI) unless present.
 
     For tests that start their own stack rather than use the session's.
     """
@@ -131,6 +132,8 @@ def require_installed() -> Callable[..., None]:
             for name in names:
                 if name == "functions":
                     check_framework()
+                elif name == "browser":
+                    browser.check_installed()
                 else:
                     stack.component(name).check_installed()
         except ComponentUnavailable as error:

@@ -13,11 +13,12 @@ MongoDB database ``eyewear_ml``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -229,6 +230,9 @@ class Platform:
     as the deployed Cloud Scheduler job does every few minutes.
     """
 
+    received_mail: list[Any]
+    webhook: Webhook
+
     def __init__(self, stack: Stack, product_settings: Mapping[str, str], gcloud_dir: Path) -> None:
         self.stack = stack
         self.settings = dict(product_settings)
@@ -304,3 +308,38 @@ class Platform:
 
 
 FINAL_PHASES = ("Completed", "PartiallyFailed", "Failed")
+
+
+@contextlib.contextmanager
+def running_platform(
+    workdir: Path, backups: Sequence[tuple[str, str]] = (), objects: int = 30, people: int = 200
+) -> Iterator[Platform]:
+    """The deployed platform on a fresh stack, seeded, with ``backups`` (target, tier) taken.
+
+    The process environment points at the stack while it runs (as
+    ``eval "$(python3 -m tests.devstack env)"`` does for a shell), so library
+    calls and the ``dr`` console reach the same servers as the functions.
+    """
+    from tests.conftest import patched_environ
+    from tests.servers_mail import run_smtp
+
+    webhook = start_webhook()
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(webhook.close)
+        smtp = cleanup.enter_context(contextlib.contextmanager(run_smtp)())
+        stack = cleanup.enter_context(Stack(workdir=workdir / "stack"))
+        stack.start(STACK_SERVICES)
+        cleanup.enter_context(patched_environ(stack.env()))
+        product_settings = settings(stack, smtp.port, webhook.url)
+        deploy(stack, product_settings)
+        seed_buckets(objects_per_bucket=objects)
+        seed_mongo(stack.mongo.uri(), people=people)
+        seed_firestore(stack.project)
+        platform = Platform(stack, product_settings, workdir / "gcloud")
+        platform.start_scheduler()
+        cleanup.callback(platform.stop_scheduler)
+        platform.received_mail = smtp.received
+        platform.webhook = webhook
+        for target, tier in backups:
+            platform.backup(target, tier)
+        yield platform

@@ -1,8 +1,9 @@
 """Fixtures of the Firestore tests, loaded with ``pytest_plugins = ["tests.firestore_fixtures"]``.
 
 Session-wide: the Admin API stand-in. Per test: the stack's variables in the
-environment, the Admin client product code would build, fresh buckets, and
-a real webhook receiver for notifications.
+environment, the Admin client product code would build, fresh buckets, a
+real webhook receiver for notifications, the seeded source database and a
+:class:`~tests.firestorestack.Restorer` over all of them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tests.devstack.emulators import FirestoreEmulator
 from tests.devstack.stack import Stack
 from tests.devstack.standin import FirestoreAdminStandIn
 from tests.devstack.storage import FakeGcsServer, unique_bucket_name
-from tests.firestorestack import Webhook, faults
+from tests.firestorestack import Restorer, Webhook, data_client, faults, seed, settings_for
 
 
 @pytest.fixture(scope="session")
@@ -65,3 +66,22 @@ def state_bucket(storage_client: Any) -> Any:
 def webhook(httpserver: Any) -> Webhook:
     httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
     return Webhook(httpserver.url_for("/hook"), httpserver)
+
+
+@pytest.fixture
+def seeded(fs_env: dict[str, str], firestore_emulator: Any, devstack: Any) -> Any:
+    seed(firestore_emulator, devstack.project, "(default)")
+    return data_client(devstack.project)
+
+
+@pytest.fixture
+def restorer(
+    seeded: Any,
+    devstack: Any,
+    backup_bucket: Any,
+    state_bucket: Any,
+    admin_client: Any,
+    webhook: Webhook,
+) -> Restorer:
+    settings = settings_for(devstack.project, backup_bucket.name, webhook)
+    return Restorer(settings, state_bucket, backup_bucket, admin_client)

@@ -8,9 +8,10 @@ value type Firestore stores: null, booleans, 64-bit integers, doubles
 microseconds, GeoPoints (also inside arrays and maps), document references
 (also inside arrays and maps), vectors, nested maps and arrays, empty ones.
 
-:func:`snapshot` reads a whole database back as plain Python values, with a
-reference reduced to its document path, so two databases (the source and a
-restored copy) compare equal exactly when they hold the same documents.
+:func:`snapshot` reads a whole database back as stored, in the plain values
+of :mod:`shared.firestore.canonical`: a reference keeps its full name
+(project and database), so a restored copy equals its source only if its
+references still point where the source's did.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 
 from google.cloud import firestore
 from google.cloud.firestore_v1.vector import Vector
+
+from shared.firestore import canonical, documents
 
 USERS = 6
 ORDERS_PER_USER = 2
@@ -96,39 +99,21 @@ def seed(client: firestore.Client) -> Mapping[str, int]:
     return EXPECTED_COUNTS
 
 
-def _documents(collection: firestore.CollectionReference) -> Iterator[Any]:
-    for document in collection.stream():
-        yield document
-        for sub in document.reference.collections():
-            yield from _documents(sub)
-
-
-_TAGGED: tuple[tuple[type, Any], ...] = (
-    (firestore.DocumentReference, lambda ref: ("ref", ref.path)),  # the path: any database
-    (firestore.GeoPoint, lambda point: ("geo", point.latitude, point.longitude)),
-    (Vector, lambda vector: ("vector", tuple(vector))),
-    (datetime, lambda moment: ("time", moment.isoformat())),
-)
-
-
-def _plain(value: Any) -> Any:
-    for kind, convert in _TAGGED:
-        if isinstance(value, kind):
-            return convert(value)
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
+def _paths(parent: Any) -> Iterator[str]:
+    for collection in parent.collections():
+        for document in collection.list_documents():
+            yield document.path
+            yield from _paths(document)
 
 
 def snapshot(client: firestore.Client) -> dict[str, Any]:
     """Every document of ``client``'s database by path, as plain values (see module doc)."""
-    found: dict[str, Any] = {}
-    for collection in client.collections():
-        for document in _documents(collection):
-            found[document.reference.path] = _plain(document.to_dict())
-    return found
+    paths = sorted(_paths(client))
+    return {
+        path: canonical.fields_from_api(document.fields)
+        for path, document in documents.read(client, paths)
+        if document is not None
+    }
 
 
 def counts(client: firestore.Client) -> dict[str, int]:

@@ -1,5 +1,8 @@
 """The Firestore Admin API stand-in as a stack component, its fault rules, and test helpers.
 
+:func:`export_now` takes a finalized export; :class:`Restorer` plays the
+dispatcher and the completion step for a restore, start to end.
+
 The stand-in runs as its own process (like every stand-in) against the
 session's Firestore emulator and fake-gcs-server, with the fault rules below.
 The fixtures that start it are in :mod:`tests.firestore_fixtures`.
@@ -9,12 +12,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from tests import firestoredata
 from tests.devstack.emulators import FirestoreEmulator
 from tests.polling import wait_until
+
+if TYPE_CHECKING:
+    from shared.firestore.restore import RestoreStarted
+    from shared.manifest import Manifest
+    from shared.restoring import RestoreOutcome
 
 DENIED_PROJECT = "demo-denied"
 EU_BUCKET = "dr-test-eu-backups"
@@ -92,3 +100,72 @@ def wait_done(client: Any, operation: str | None) -> None:
 
     assert operation is not None
     wait_until(lambda: admin.operation_status(client, operation).done, what=operation)
+
+
+def export_now(settings: Any, bucket: Any, client: Any, now: datetime | None = None) -> Manifest:
+    """Export now and finalize it at once, as the completion step would; its manifest."""
+    from shared.firestore import complete
+    from shared.firestore.export import start_export
+
+    started = start_export(
+        settings, "daily", bucket=bucket, client=client, now=now or datetime.now(UTC)
+    )
+    assert started.operation is not None
+    wait_done(client, started.operation)
+    complete.complete_exports(
+        settings, bucket=bucket, client=client, now=datetime.now(UTC), timeout=TIMEOUT
+    )
+    manifest: Manifest | None = next(
+        e.manifest for e in runs(bucket) if e.backup_id == started.location.run_id
+    )
+    assert manifest is not None
+    return manifest
+
+
+class Restorer:
+    """Plays the dispatcher: creates the status record, starts, then runs the completion step."""
+
+    def __init__(self, settings: Any, state: Any, bucket: Any, client: Any) -> None:
+        from shared.restore.status import StatusStore
+
+        self.settings, self.store = settings, StatusStore(state)
+        self.bucket, self.client = bucket, client
+        self.count = 0
+
+    def start(self, **fields: Any) -> tuple[str, RestoreOutcome | RestoreStarted]:
+        from shared.firestore import restore
+
+        self.count += 1
+        request_id = f"req-{self.count}"
+        fields.setdefault("date", datetime.now(UTC).date().isoformat())
+        self.store.create(request_id, {"target": "firestore", **fields}, f"msg-{self.count}")
+        if not fields.get("dry_run"):
+            self.store.set_phase(request_id, "InProgress")
+        return request_id, restore.start_restore(
+            fields,
+            settings=self.settings,
+            store=self.store,
+            request_id=request_id,
+            bucket=self.bucket,
+            client=self.client,
+            now=datetime.now(UTC),
+        )
+
+    def finish(self, request_id: str) -> dict[str, Any]:
+        from shared.firestore.finish_restore import complete_restores
+
+        def ended() -> bool:
+            complete_restores(
+                self.settings,
+                store=self.store,
+                client=self.client,
+                now=datetime.now(UTC),
+                timeout=TIMEOUT,
+            )
+            record = self.store.get(request_id)
+            return record is not None and record.final
+
+        wait_until(ended, what=f"restore {request_id}")
+        record = self.store.get(request_id)
+        assert record is not None
+        return dict(record.data)

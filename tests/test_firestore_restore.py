@@ -16,9 +16,6 @@ import pytest
 from shared.errors import BackupNotFound, PermissionDenied, RefusedError, RequestError
 from shared.firestore import admin, complete, imports, restore, verify
 from shared.firestore.export import start_export
-from shared.firestore.finish_restore import complete_restores
-from shared.manifest import Manifest
-from shared.restore.status import StatusStore
 from shared.restoring import RestoreOutcome
 from tests import firestoredata
 from tests.firestorestack import (
@@ -26,94 +23,15 @@ from tests.firestorestack import (
     DENIED_PROJECT,
     PLAIN_DB,
     TIMEOUT,
+    Restorer,
     Webhook,
     data_client,
-    runs,
-    seed,
+    export_now,
     settings_for,
     wait_done,
 )
-from tests.polling import wait_until
 
 pytest_plugins = ["tests.firestore_fixtures"]
-
-
-def export_now(settings: Any, bucket: Any, client: Any, now: datetime | None = None) -> Manifest:
-    started = start_export(
-        settings, "daily", bucket=bucket, client=client, now=now or datetime.now(UTC)
-    )
-    assert started.operation is not None
-    wait_done(client, started.operation)
-    complete.complete_exports(
-        settings, bucket=bucket, client=client, now=datetime.now(UTC), timeout=TIMEOUT
-    )
-    manifest: Manifest | None = next(
-        e.manifest for e in runs(bucket) if e.backup_id == started.location.run_id
-    )
-    assert manifest is not None
-    return manifest
-
-
-class Restorer:
-    """Plays the dispatcher: creates the status record, starts, then runs the completion step."""
-
-    def __init__(self, settings: Any, state: Any, bucket: Any, client: Any) -> None:
-        self.settings, self.store = settings, StatusStore(state)
-        self.bucket, self.client = bucket, client
-        self.count = 0
-
-    def start(self, **fields: Any) -> tuple[str, RestoreOutcome | restore.RestoreStarted]:
-        self.count += 1
-        request_id = f"req-{self.count}"
-        fields.setdefault("date", datetime.now(UTC).date().isoformat())
-        self.store.create(request_id, {"target": "firestore", **fields}, f"msg-{self.count}")
-        if not fields.get("dry_run"):
-            self.store.set_phase(request_id, "InProgress")
-        return request_id, restore.start_restore(
-            fields,
-            settings=self.settings,
-            store=self.store,
-            request_id=request_id,
-            bucket=self.bucket,
-            client=self.client,
-            now=datetime.now(UTC),
-        )
-
-    def finish(self, request_id: str) -> dict[str, Any]:
-        def ended() -> bool:
-            complete_restores(
-                self.settings,
-                store=self.store,
-                client=self.client,
-                now=datetime.now(UTC),
-                timeout=TIMEOUT,
-            )
-            record = self.store.get(request_id)
-            return record is not None and record.final
-
-        wait_until(ended, what=f"restore {request_id}")
-        record = self.store.get(request_id)
-        assert record is not None
-        return dict(record.data)
-
-
-@pytest.fixture
-def seeded(fs_env: dict[str, str], firestore_emulator: Any, devstack: Any) -> Any:
-    seed(firestore_emulator, devstack.project, "(default)")
-    return data_client(devstack.project)
-
-
-@pytest.fixture
-def restorer(
-    seeded: Any,
-    devstack: Any,
-    backup_bucket: Any,
-    state_bucket: Any,
-    admin_client: Any,
-    webhook: Webhook,
-) -> Restorer:
-    settings = settings_for(devstack.project, backup_bucket.name, webhook)
-    return Restorer(settings, state_bucket, backup_bucket, admin_client)
 
 
 def test_test_mode_imports_into_a_scratch_database_counts_it_and_deletes_it(

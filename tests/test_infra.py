@@ -15,6 +15,8 @@ import ast
 import json
 import logging
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cache
@@ -25,7 +27,11 @@ import hcl2
 import pytest
 
 from shared import config, logs, reporting, settings_source
+from shared.console.session import BUCKET_KEYS, TOPICS
+from shared.manifest import MANIFEST_NAME
 from shared.notify import RunReport
+from shared.restore import schema
+from tests.hcl_expressions import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 INFRA = REPO / "infra"
@@ -170,12 +176,9 @@ def test_every_module_input_with_a_format_is_validated() -> None:
             ["0 3 * *", "daily", "0 3 * * * *"],
         ),
         (
-            "mongodb_job_image",
-            [
-                "us-central1-docker.pkg.dev/p/eyewearml-dr/mongodb-job:v1",
-                "us-central1-docker.pkg.dev/p/r/job@sha256:" + "a" * 64,
-            ],
-            ["mongodb-job", "us-central1-docker.pkg.dev/p/r/job"],
+            "mongodb_job_image_tag",
+            ["current", "v1.2.3", "2025-03-25_a1b2c3d"],
+            ["", ".hidden", "-x", "a:b", "a@sha256", "x" * 129],
         ),
         ("mongodb_uri_secret_id", ["dr-mongodb-uri", "A_b-9"], ["dr/uri", "", "a b"]),
         ("notify_emails", ["devops@example.com"], ["devops", "a@b", "a b@c.d"]),
@@ -456,6 +459,26 @@ def test_every_topic_dead_letters_into_a_kept_topic() -> None:
         assert attempts == "${var.max_delivery_attempts}" or 5 <= attempts <= 100
 
 
+def test_drills_and_the_freshness_check_are_scheduled_onto_their_functions() -> None:
+    """The quarterly drill, its follow-up and the hourly freshness check reach their handlers."""
+    schedules = local("schedules")
+    specs = functions()
+    by_topic = {spec["topic"]: entry_point for entry_point, spec in specs.items()}
+    assert by_topic[schedules["freshness"]["topic"]] == "dr_freshness"
+    assert by_topic[schedules["drill"]["topic"]] == "dr_drill"
+    assert by_topic[schedules["drill-advance"]["topic"]] == "dr_drill"
+    assert specs["dr_drill"]["account"] == specs["dr_freshness"]["account"] == "watch"
+    assert module()["variable"]["drill_schedule"]["default"] == "0 9 1 1,4,7,10 *"  # quarterly
+    publisher = resource("google_pubsub_topic_iam_member", "drill_restore_publisher")
+    assert publisher["topic"] == '${google_pubsub_topic.this["dr-restore"].name}'
+    assert publisher["member"] == '${google_service_account.runtime["watch"].member}'
+    for env in ENVIRONMENTS:
+        call = parsed(INFRA / "environments" / env)["module"]["disaster_recovery"]
+        assert call["drill_schedule"], env
+        targets = {"mongodb", "firestore", "gcs"}
+        assert set(call["rpo_objectives"]) == set(call["rto_objectives"]) == targets, env
+
+
 def test_schedules_publish_the_backup_messages() -> None:
     schedules = local("schedules")
     topics = set(local("topics"))
@@ -465,8 +488,10 @@ def test_schedules_publish_the_backup_messages() -> None:
         body = json.loads(job["message"])
         if job["topic"] == "dr-mongodb-backup":
             tiers[body["tier"]] = job["enabled"]
-        elif job["topic"] == "dr-firestore-complete":
-            assert body == {}
+        elif job["topic"] in ("dr-firestore-complete", "dr-freshness"):
+            assert body == {}, name
+        elif job["topic"] == "dr-drill":
+            assert body == ({"action": "start"} if name == "drill" else {}), name
         else:
             assert body == {"tier": "daily"}, name
     assert tiers == {
@@ -543,3 +568,437 @@ def test_the_success_metric_counts_the_products_successful_backups(
     threshold = conditions["content"][0]["condition_threshold"][0]
     assert 'google_logging_metric.this["dr_backup_succeeded"].name' in threshold["filter"]
     assert set(local("backup_targets")) == {"gcs", "firestore", "mongodb"}
+
+
+# --- first deployment ------------------------------------------------------------------------
+
+README = INFRA / "README.md"
+CLOUD_BUILD = REPO / "functions" / "mongodb_job" / "cloudbuild.yaml"
+DOCKERFILE = REPO / "functions" / "mongodb_job" / "Dockerfile"
+
+
+def example(env: str) -> dict[str, Any]:
+    with (INFRA / "environments" / env / "terraform.tfvars.example").open(encoding="utf-8") as f:
+        return dict(hcl2.load(f, serialization_options=_OPTIONS))
+
+
+def passes_validation(name: str, value: Any) -> bool:
+    """Whether every validation rule of module input ``name`` accepts ``value``."""
+    rules = module()["variable"][name].get("validation", [])
+    return all(evaluate(rule["condition"], {name: value}) is True for rule in rules)
+
+
+def test_every_default_passes_its_own_validation() -> None:
+    for name, spec in module()["variable"].items():
+        if "default" in spec:
+            assert passes_validation(name, spec["default"]), name
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("project_id", "Eyewear"),
+        ("gcs_source_buckets", []),
+        ("gcs_source_buckets", ["eyewearml-assets", "no spaces"]),
+        ("labels", {"Team": "dr"}),
+        ("function_max_instances", {"gcs_copy_shard": 0}),
+        ("mongodb_egress_subnet_cidr", "10.8.0.0/28"),
+        ("operators_group", "dr-operators"),
+        ("mongodb_job_image_tag", "mongodb-job@sha256:<digest>"),
+    ],
+)
+def test_the_validation_evaluator_rejects_what_terraform_rejects(name: str, value: Any) -> None:
+    assert not passes_validation(name, value)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_example_variables_pass_their_validation(env: str) -> None:
+    """Every value of terraform.tfvars.example, against the rules of the module input it feeds."""
+    values = example(env)
+    call = parsed(INFRA / "environments" / env)["module"]["disaster_recovery"]
+    for name, value in values.items():
+        assert call[name] == f"${{var.{name}}}", f"{env}: {name} feeds no module input of its name"
+        assert passes_validation(name, value), f"{env}: the example's {name} = {value!r} fails"
+        assert "<" not in json.dumps(value), f"{env}: {name} is a placeholder, not a value"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_terraform_itself_accepts_the_example_variables(env: str, tmp_path: Path) -> None:
+    """Where a terraform binary is at hand: the module's variables alone need no provider."""
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.skip("no terraform binary on PATH (the nox terraform session installs one)")
+    shutil.copy(MODULE / "variables.tf", tmp_path)
+    directory = INFRA / "environments" / env
+    literals = {"environment": env, "function_source_zip": "functions-source.zip"}
+    tfvars = (directory / "terraform.tfvars.example").read_text(encoding="utf-8")
+    tfvars += "".join(f'{name} = "{value}"\n' for name, value in literals.items())
+    (tmp_path / "terraform.tfvars").write_text(tfvars, encoding="utf-8")
+    for command in (["init", "-input=false"], ["plan", "-input=false", "-no-color"]):
+        run = subprocess.run(
+            [terraform, *command], cwd=tmp_path, capture_output=True, text=True, check=False
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_data_projects_are_inputs_of_their_own(env: str) -> None:
+    """The guide's data lives in eyewearml-project; nothing defaults it to the DR project."""
+    variables = module()["variable"]
+    for name in ("firestore_project_id", "gcs_project_id"):
+        assert "default" not in variables[name], f"{name} must be given, never defaulted"
+        assert "default" not in parsed(INFRA / "environments" / env)["variable"][name]
+        assert local(name) == f"${{var.{name}}}"
+    values = example(env)
+    assert values["firestore_project_id"] == values["gcs_project_id"] == "eyewearml-project"
+    assert values["project_id"] != values["firestore_project_id"]
+    firestore_project = "${local.firestore_project_id}"
+    assert module()["data"]["google_project"]["firestore"]["project_id"] == firestore_project
+    assert "data.google_project.firestore.number" in local("firestore_agent")
+    agent = resource("google_storage_bucket_iam_member", "firestore_agent")
+    assert agent["bucket"] == '${google_storage_bucket.this["backups"].name}'
+    assert agent["member"] == "${local.firestore_agent}"
+    for name in ("firestore_import_export", "firestore_scratch", "firestore_scratch_delete"):
+        assert resource("google_project_iam_member", name)["project"] == firestore_project, name
+    for name in ("firestore_scratch", "firestore_scratch_delete", "restore_buckets"):
+        role = resource("google_project_iam_custom_role", name)
+        assert role["project"] in {firestore_project, "${local.gcs_project_id}"}, name
+
+
+def test_the_mongodb_job_account_needs_nothing_in_the_data_projects() -> None:
+    """MongoDB is reached over the network; the job's grants are all on the DR project's own."""
+    member = '${google_service_account.runtime["mongodb-job"].member}'
+    grants = [
+        (rtype, name, spec)
+        for rtype, named in module()["resource"].items()
+        for name, spec in named.items()
+        if spec.get("member") == member or "mongodb-job" in json.dumps(spec.get("for_each", ""))
+    ]
+    assert grants
+    for rtype, name, spec in grants:
+        text = json.dumps(spec)
+        for other in ("firestore_project_id", "gcs_project_id", "gcs_source_buckets"):
+            assert other not in text, f"{rtype}.{name} reaches into the data project"
+
+
+def test_only_test_restore_scratch_databases_may_be_deleted() -> None:
+    """Deleting a database is granted on the names test restores give their scratch copies."""
+    prefix = local("firestore_scratch_prefix")
+    restore_source = (REPO / "shared" / "firestore" / "restore.py").read_text(encoding="utf-8")
+    assert f'f"{prefix}{{now:' in restore_source, "the scratch database prefix changed"
+    role = resource("google_project_iam_custom_role", "firestore_scratch_delete")
+    assert role["permissions"] == ["datastore.databases.delete"]
+    grant = resource("google_project_iam_member", "firestore_scratch_delete")
+    assert grant["member"] == '${google_service_account.runtime["firestore"].member}'
+    expression = grant["condition"][0]["expression"]
+    assert "resource.name.startsWith(" in expression
+    assert "/databases/${local.firestore_scratch_prefix}" in expression
+    scratch = resource("google_project_iam_custom_role", "firestore_scratch")
+    assert not [p for p in scratch["permissions"] if p.endswith(".delete")]
+
+
+def readme_targets() -> list[str]:
+    return re.findall(r"-target=module\.disaster_recovery\.([\w.]+)", README.read_text("utf-8"))
+
+
+def test_first_apply_targets_what_the_image_build_needs_and_not_the_job() -> None:
+    """Phase one of a first deployment: everything the image build uses, nothing that needs it."""
+    targets = readme_targets()
+    resources = module()["resource"]
+    for address in targets:
+        rtype, name = address.split(".")
+        assert name in resources.get(rtype, {}), f"README targets a missing resource {address}"
+        text = json.dumps(resources[rtype][name])
+        assert "google_cloud_run_v2_job" not in text, address
+        assert "google_artifact_registry_docker_image" not in text, address
+    build_grants = {
+        f"{rtype}.{name}"
+        for rtype, named in resources.items()
+        for name, spec in named.items()
+        if spec.get("member") == "${google_service_account.build.member}"
+    }
+    needed = {"google_artifact_registry_repository.images", *build_grants}
+    assert needed <= set(targets), f"phase one misses {sorted(needed - set(targets))}"
+    secrets = {"google_secret_manager_secret.this", "google_secret_manager_secret.encryption_key"}
+    assert secrets <= set(targets), "the secrets get their values before the job first runs"
+
+
+def test_the_job_runs_the_image_the_cloud_build_config_pushes() -> None:
+    build = CLOUD_BUILD.read_text(encoding="utf-8")
+    [pushed] = re.findall(r"^images:\n  - (\S+)$", build, flags=re.MULTILINE)
+    image_name = local("mongodb_job_image_name")
+    assert pushed == f"${{_REPOSITORY}}/{image_name}:${{_TAG}}"
+    [default_tag] = re.findall(r"^  _TAG: (\S+)$", build, flags=re.MULTILINE)
+    assert module()["variable"]["mongodb_job_image_tag"]["default"] == default_tag
+    for env in ENVIRONMENTS:
+        assert (
+            parsed(INFRA / "environments" / env)["variable"]["mongodb_job_image_tag"]["default"]
+            == default_tag
+        )
+    image = module()["data"]["google_artifact_registry_docker_image"]["mongodb_job"]
+    assert image["repository_id"] == ("${google_artifact_registry_repository.images.repository_id}")
+    assert image["image_name"] == "${local.mongodb_job_image_name}:${var.mongodb_job_image_tag}"
+    job = resource("google_cloud_run_v2_job", "mongodb")["template"][0]["template"][0]
+    assert job["containers"][0]["image"] == (
+        "${data.google_artifact_registry_docker_image.mongodb_job.self_link}"
+    )
+    assert f"--file={DOCKERFILE.relative_to(REPO)}" in build
+
+
+def test_readme_build_command_names_the_modules_build_account_repository_and_bucket() -> None:
+    text = README.read_text(encoding="utf-8")
+    [command] = re.findall(r"gcloud builds submit .*?(?=\n\s*```)", text, flags=re.DOTALL)
+    command = command.replace('"', "")
+    account = resource("google_service_account", "build")["account_id"]
+    repository = resource("google_artifact_registry_repository", "images")["repository_id"]
+    [source_bucket] = re.findall(
+        r"\$\{var\.project_id\}(-[a-z-]+)", local("function_source_bucket_name")
+    )
+    assert f"--config={CLOUD_BUILD.relative_to(REPO)}" in command
+    assert f"--service-account=projects/$P/serviceAccounts/{account}@$P." in command
+    assert f"_REPOSITORY=$R-docker.pkg.dev/$P/{repository}" in command
+    assert f"--gcs-source-staging-dir=gs://$P{source_bucket}/" in command
+
+
+def stage_script() -> str:
+    """The Cloud Build step's script (the block after ``- |``), as the step's bash receives it."""
+    lines = CLOUD_BUILD.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "- |") + 1
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    block = []
+    for line in lines[start:]:
+        if line.strip() and len(line) - len(line.lstrip()) < indent:
+            break
+        block.append(line[indent:])
+    script = "\n".join(block)
+    return script.replace("${_REPOSITORY}", "us-central1-docker.pkg.dev/p/eyewearml-dr")
+
+
+def test_cloud_build_stages_exactly_what_the_image_copies(tmp_path: Path) -> None:
+    """The context is the same whether or not the builder applies Dockerfile.dockerignore."""
+    shutil.copy(REPO / "requirements.txt", tmp_path)
+    shutil.copytree(REPO / "shared", tmp_path / "shared")
+    (tmp_path / "shared" / "__pycache__").mkdir(exist_ok=True)
+    (tmp_path / "shared" / "__pycache__" / "stale.cpython-311.pyc").write_bytes(b"x")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "big.bin").write_bytes(b"x")
+    subprocess.run(["bash", "-ceu", stage_script()], cwd=tmp_path, check=True)
+    context = tmp_path / ".image-context"
+    staged = {str(p.relative_to(context)) for p in context.rglob("*") if p.is_file()}
+    expected = {"requirements.txt"} | {
+        str(p.relative_to(REPO))
+        for p in (REPO / "shared").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    }
+    assert staged == expected
+    copied = re.findall(r"^COPY (\S+) ", DOCKERFILE.read_text(encoding="utf-8"), re.MULTILINE)
+    assert copied == ["requirements.txt", "shared/"]
+    for source in copied:
+        assert (context / source).exists(), source
+
+
+def test_cloud_build_without_a_repository_fails_with_a_clear_message(tmp_path: Path) -> None:
+    script = stage_script().replace("us-central1-docker.pkg.dev/p/eyewearml-dr", "")
+    run = subprocess.run(
+        ["bash", "-ceu", script], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 64
+    assert "set _REPOSITORY" in run.stderr
+
+
+def test_one_python_version_for_functions_job_and_checks() -> None:
+    """Pinned once (the module's local.python_version); everything else is held to it."""
+    version = local("python_version")
+    assert re.fullmatch(r"3\.\d+", version)
+    assert local("function_runtime") == 'python${replace(local.python_version, ".", "")}'
+    build = resource("google_cloudfunctions2_function", "this")["build_config"][0]
+    assert build["runtime"] == "${local.function_runtime}"
+    assert "function_runtime" not in module()["variable"], "a runtime input could diverge"
+    [base] = re.findall(r"^FROM (\S+)", DOCKERFILE.read_text(encoding="utf-8"), re.MULTILINE)
+    assert base.startswith(f"python:{version}-"), base
+    compact = version.replace(".", "")
+    assert f'target-version = "py{compact}"' in (REPO / ".ruff.toml").read_text("utf-8")
+    assert f"python_version = {version}\n" in (REPO / ".mypy.ini").read_text("utf-8")
+    assert f"Python {version}," in (REPO / "README.md").read_text("utf-8")
+    noxfile = (REPO / "noxfile.py").read_text(encoding="utf-8")
+    assert set(re.findall(r"python=\W*(3\.\d+)", noxfile)) <= {version}, "nox names another"
+
+
+# --- MongoDB egress, operators, audit, missed backups -------------------------------------
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_static_egress_ip_is_an_input_off_by_default_with_an_output(env: str) -> None:
+    root = parsed(INFRA / "environments" / env)
+    assert module()["variable"]["mongodb_static_egress_ip"]["default"] is False
+    assert root["variable"]["mongodb_static_egress_ip"]["default"] is False
+    assert root["output"]["mongodb_egress_ip"]["value"] == (
+        "${module.disaster_recovery.mongodb_egress_ip}"
+    )
+    assert "google_compute_address.egress" in module()["output"]["mongodb_egress_ip"]["value"]
+
+
+def test_static_egress_goes_through_cloud_nat_on_the_reserved_address() -> None:
+    assert local("egress") == (
+        "${var.mongodb_static_egress_ip ? toset([local.egress_name]) : toset([])}"
+    )
+    for rtype in (
+        "google_compute_network",
+        "google_compute_subnetwork",
+        "google_compute_address",
+        "google_compute_router",
+        "google_compute_router_nat",
+    ):
+        assert resource(rtype, "egress")["for_each"] == "${local.egress}", rtype
+    firewall = resource("google_compute_firewall", "egress_deny_ingress")
+    assert firewall["for_each"] == "${local.egress}"
+    assert (firewall["direction"], firewall["deny"]) == ("INGRESS", [{"protocol": "all"}])
+    assert "allow" not in firewall
+    assert resource("google_compute_address", "egress")["address_type"] == "EXTERNAL"
+    nat = resource("google_compute_router_nat", "egress")
+    assert nat["nat_ip_allocate_option"] == "MANUAL_ONLY"
+    assert nat["nat_ips"] == ["${google_compute_address.egress[each.key].self_link}"]
+    assert nat["source_subnetwork_ip_ranges_to_nat"] == "LIST_OF_SUBNETWORKS"
+    assert nat["subnetwork"][0]["name"] == "${google_compute_subnetwork.egress[each.key].id}"
+    access = local("mongodb_vpc_access")
+    assert access.startswith("${var.mongodb_static_egress_ip ? [{")
+    static, connector = access.split(": var.mongodb_vpc_connector", 1)
+    assert '"ALL_TRAFFIC"' in static
+    assert "google_compute_subnetwork.egress" in static
+    assert "var.mongodb_vpc_egress" in connector
+    job = resource("google_cloud_run_v2_job", "mongodb")["template"][0]["template"][0]
+    [vpc] = [d["vpc_access"] for d in job["dynamic"] if "vpc_access" in d]
+    assert vpc["for_each"] == "${local.mongodb_vpc_access}"
+    assert "mongodb_static_egress_ip" in module()["locals"]["services"]
+
+
+OPERATOR_ROLES = {
+    "roles/pubsub.publisher",
+    "roles/storage.legacyBucketReader",
+    "roles/storage.objectViewer",
+    "roles/run.viewer",
+    "roles/logging.viewer",
+    "${google_project_iam_custom_role.run_execution_reader.name}",
+}
+
+
+def operator_grants() -> dict[str, dict[str, Any]]:
+    """Every IAM grant whose member is the operators' group, by resource address."""
+    grants = {}
+    for rtype, named in module()["resource"].items():
+        for name, spec in named.items():
+            if name.startswith("operators"):
+                grants[f"{rtype}.{name}"] = spec
+            else:
+                assert "operators" not in json.dumps(spec.get("member", "")), name
+    return grants
+
+
+def test_operators_may_request_and_read_but_never_delete_or_overwrite() -> None:
+    grants = operator_grants()
+    roles = set()
+    for address, spec in grants.items():
+        assert "local.operator" in spec["for_each"], address
+        if address.endswith("operators_backup_catalog"):
+            roles |= set(local("operator_backup_bucket_roles"))
+        else:
+            roles.add(spec["role"])
+    assert roles == OPERATOR_ROLES
+    executions = resource("google_project_iam_custom_role", "run_execution_reader")
+    assert all(p.split(".")[-1] in {"get", "list"} for p in executions["permissions"]), executions[
+        "permissions"
+    ]
+    # Publish: restores and the manual backups `dr` sends.
+    assert set(local("operator_topics")) == set(TOPICS.values())
+    publish = resource("google_pubsub_topic_iam_member", "operators_publish")
+    assert publish["topic"] == "${google_pubsub_topic.this[each.key].name}"
+    # The backup bucket: list it, read manifests, not backup data.
+    conditioned = local("operator_backup_bucket_roles")
+    assert conditioned["roles/storage.legacyBucketReader"] is None
+    assert conditioned["roles/storage.objectViewer"] == (
+        f'resource.name.endsWith("/{MANIFEST_NAME}")'
+    )
+    catalog = resource("google_storage_bucket_iam_member", "operators_backup_catalog")
+    assert catalog["bucket"] == '${google_storage_bucket.this["backups"].name}'
+    state = resource("google_storage_bucket_iam_member", "operators_state")
+    assert state["bucket"] == '${google_storage_bucket.this["state"].name}'
+    job = resource("google_cloud_run_v2_job_iam_member", "operators_viewer")
+    assert job["name"] == "${google_cloud_run_v2_job.mongodb.name}"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_environment_passes_the_operators_group(env: str) -> None:
+    root = parsed(INFRA / "environments" / env)
+    assert root["module"]["disaster_recovery"]["operators_group"] == "${var.operators_group}"
+    assert root["variable"]["operators_group"]["default"] == ""
+    assert module()["variable"]["operators_group"]["default"] == ""
+    assert local("operators") == (
+        '${var.operators_group != "" ? toset(["group:${var.operators_group}"]) : toset([])}'
+    )
+
+
+def test_storage_data_access_is_audited_for_the_dr_buckets() -> None:
+    audit = resource("google_project_iam_audit_config", "storage")
+    assert audit["project"] == "${var.project_id}"
+    assert audit["service"] == "storage.googleapis.com"
+    [logs_config] = [d["audit_log_config"] for d in audit["dynamic"] if "audit_log_config" in d]
+    types = logs_config["for_each"]
+    for log_type in ("DATA_READ", "DATA_WRITE"):
+        assert f'"{log_type}"' in types
+    assert "exempted_members" not in json.dumps(logs_config), "the product's accounts are audited"
+    # Audit logging is per project: the buckets it must cover are the DR project's.
+    for role in ("backups", "state"):
+        assert resource("google_storage_bucket", "this")["project"] == audit["project"], role
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    [query] = re.findall(r"```\n(logName=.*?)```", readme, flags=re.DOTALL)
+    assert '/logs/cloudaudit.googleapis.com%2Fdata_access"' in query
+    assert 'protoPayload.serviceName="storage.googleapis.com"' in query
+    for suffix in ("-dr-backups", "-dr-state"):
+        assert suffix in query
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_missed_backups_alert_even_when_the_functions_are_down(env: str) -> None:
+    """No success line at all in the window fires the alert: an absent function logs nothing."""
+    root = parsed(INFRA / "environments" / env)
+    assert root["module"]["disaster_recovery"]["alert_emails"] == "${var.alert_emails}"
+    assert example(env)["alert_emails"]
+    stale = resource("google_monitoring_alert_policy", "backup_stale")
+    assert stale["notification_channels"] == "${local.alert_channels}"
+    conditions = stale["dynamic"][0]["conditions"]
+    threshold = conditions["content"][0]["condition_threshold"][0]
+    assert threshold["evaluation_missing_data"] == "EVALUATION_MISSING_DATA_ACTIVE"
+    assert threshold["comparison"] == "COMPARISON_LT"
+    assert threshold["threshold_value"] == 1
+    assert 'metric.label.target=\\"${conditions.key}\\"' in json.dumps(threshold["filter"])
+    assert set(local("backup_targets")) == {"gcs", "firestore", "mongodb"}
+
+
+def deploy_steps() -> list[str]:
+    """The numbered steps of infra/README.md's "Deploying" section, in order."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("\n## Deploying\n", 1)[1].split("\n### ", 1)[0]
+    steps = re.split(r"\n(?=\d+\. \*\*)", section)[1:]
+    numbers = [int(step.split(".", 1)[0]) for step in steps]
+    assert numbers == list(range(1, len(steps) + 1))
+    return steps
+
+
+def test_deploy_steps_end_with_a_first_backup_of_each_target_and_a_first_drill() -> None:
+    *_, backups, drill = deploy_steps()
+    targets = set(BUCKET_KEYS)
+    assert set(re.findall(r"python -m shared\.cli backup (\w+)", backups)) == targets
+    for key in (bucket.name for bucket in BUCKET_KEYS.values()):
+        assert f"{key}=" in backups, f"the first backup step leaves {key} unset"
+    messages = re.findall(r"topics publish dr-restore .*--message=\"(\{.*\})\"", drill)
+    shell = {'\\"': '"', "$D": "2025-03-25", "$B": "eyewearml-assets"}
+    requests = []
+    for message in messages:
+        body = message
+        for variable, value in shell.items():
+            body = body.replace(variable, value)
+        requests.append(json.loads(body))
+    assert {request["target"] for request in requests} == targets
+    for request in requests:
+        assert request["test_mode"] is True
+        schema.validate(request)

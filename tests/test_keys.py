@@ -17,7 +17,7 @@ import pytest
 from shared.clients import Endpoints, secret_access
 from shared.config import EncryptionSettings
 from shared.crypto import Key, decrypt_bytes, encrypt_bytes, read_header
-from shared.errors import ConfigError, KeyNotFoundError, RefusedError
+from shared.errors import ConfigError, KeyNotFoundError, RefusedError, WrongKeyError
 from shared.keys import (
     FileKeyring,
     MigratingKeyring,
@@ -156,6 +156,29 @@ def test_secret_rotation_new_backups_use_the_newest_old_ones_still_decrypt() -> 
     restarted = SecretManagerKeyring(access, SECRET)
     assert decrypt_bytes(before, restarted) == b"backup made with version 1"
     assert access.calls[-1] == first.key_id
+
+
+def test_an_offline_copy_of_a_version_opens_its_backups_without_secret_manager(
+    tmp_path: Path,
+) -> None:
+    """The operator's offline copy (a key file named by its version) decrypts that version's streams."""
+    access = FakeSecretVersions(SECRET)
+    payload = os.urandom(32).hex().encode()
+    access.add(payload)
+    version = SecretManagerKeyring(access, SECRET).current()
+    backup = encrypt_bytes(b"backup made with version 1", version)
+
+    copy = tmp_path / "offline.hex"
+    copy.write_bytes(payload)
+    with pytest.raises(KeyNotFoundError, match="versions/1"):
+        decrypt_bytes(backup, FileKeyring([copy]))  # a bare file answers to its fingerprint
+    offline = FileKeyring.from_setting(f"{version.key_id}={copy}")
+    assert decrypt_bytes(backup, offline) == b"backup made with version 1"
+
+    wrong = tmp_path / "other.hex"
+    generate_key_file(wrong)
+    with pytest.raises(WrongKeyError):
+        decrypt_bytes(backup, FileKeyring([f"{version.key_id}={wrong}"]))
 
 
 def test_secret_keys_are_cached_per_version() -> None:

@@ -10,7 +10,6 @@ Backups are made the way Cloud Scheduler makes them (a message per target).
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,10 +19,7 @@ from typing import Any
 import pytest
 
 from tests import eyewear
-from tests.conftest import patched_environ
-from tests.devstack.stack import Stack
 from tests.polling import wait_until
-from tests.servers_mail import run_smtp
 
 CORPUS = Path(__file__).parent / "data" / "restore" / "malformed.jsonl"
 
@@ -33,27 +29,13 @@ def platform(
     tmp_path_factory: pytest.TempPathFactory, require_installed: Any
 ) -> Iterator[eyewear.Platform]:
     require_installed(*eyewear.STACK_SERVICES, "functions")
-    workdir = tmp_path_factory.mktemp("platform")
-    webhook = eyewear.start_webhook()
-    with contextlib.ExitStack() as cleanup:
-        cleanup.callback(webhook.close)
-        smtp = cleanup.enter_context(contextlib.contextmanager(run_smtp)())
-        stack = cleanup.enter_context(Stack(workdir=workdir / "stack"))
-        stack.start(eyewear.STACK_SERVICES)
-        cleanup.enter_context(patched_environ(stack.env()))
-        settings = eyewear.settings(stack, smtp.port, webhook.url)
-        eyewear.deploy(stack, settings)
-        eyewear.seed_buckets(objects_per_bucket=30)
-        eyewear.seed_mongo(stack.mongo.uri(), people=200)
-        eyewear.seed_firestore(stack.project)
-        platform = eyewear.Platform(stack, settings, workdir / "gcloud")
-        platform.start_scheduler()
-        cleanup.callback(platform.stop_scheduler)
-        platform.received_mail = smtp.received  # type: ignore[attr-defined]
-        platform.webhook = webhook  # type: ignore[attr-defined]
-        for target, tier in (("gcs", "daily"), ("firestore", "daily"), ("mongodb", "daily"),
-                             ("mongodb", "hourly")):  # fmt: skip
-            platform.backup(target, tier)
+    backups = (
+        ("gcs", "daily"),
+        ("firestore", "daily"),
+        ("mongodb", "daily"),
+        ("mongodb", "hourly"),
+    )
+    with eyewear.running_platform(tmp_path_factory.mktemp("platform"), backups) as platform:
         yield platform
 
 

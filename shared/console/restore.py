@@ -59,6 +59,7 @@ def request_body(target: str, flags: Mapping[str, Any]) -> dict[str, Any]:
 @click.option("--target-project", help="Firestore: restore into this project")
 @click.option("--target-database", help="Firestore: restore into this database")
 @click.option("--collection-ids", help="Firestore: comma-separated collection ids")
+@click.option("--rewrite-references", is_flag=True, help="Firestore: point references at the copy")
 @click.option("--source-bucket", help="Cloud Storage: the bucket whose backup to restore")
 @click.option("--target-bucket", help="Cloud Storage: restore into this bucket")
 @click.option("--version-date", help="Cloud Storage: YYYY-MM-DD or a timestamp with a zone")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import posixpath
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -107,6 +107,27 @@ def document_key(record: bytes, where: str) -> DocumentKey:
 
 
 def _reference(buf: bytes) -> DocumentKey:
+    app, database, path = reference_parts(buf, _key_path)
+    return DocumentKey(app, database, tuple(path))
+
+
+def _key_path(buf: bytes) -> list[tuple[str, str]]:
+    return [
+        path_element(group)
+        for number, _, group in wire.fields(buf)
+        if number == _PATH_ELEMENT and isinstance(group, bytes)
+    ]
+
+
+def reference_parts(
+    buf: bytes, elements: Callable[[bytes], list[tuple[str, str]]]
+) -> tuple[str, str, list[tuple[str, str]]]:
+    """``(app, database id, path)`` of a v3 reference: a key, or a reference value.
+
+    Both lay out ``app`` (13), the path (14) and ``database_id`` (23) alike;
+    ``elements`` reads the path field, which differs (a ``Path`` message of
+    ``Element`` groups in a key, one ``PathElement`` group per field in a value).
+    """
     app = database = ""
     path: list[tuple[str, str]] = []
     for number, _, value in wire.fields(buf):
@@ -115,24 +136,24 @@ def _reference(buf: bytes) -> DocumentKey:
         elif number == _REFERENCE_DATABASE and isinstance(value, bytes):
             database = value.decode()
         elif number == _REFERENCE_PATH and isinstance(value, bytes):
-            path = [
-                _element(group)
-                for n, _, group in wire.fields(value)
-                if n == _PATH_ELEMENT and isinstance(group, bytes)
-            ]
+            path.extend(elements(value))
     if not path:
-        raise ValueError("key has an empty path")
-    return DocumentKey(app, database, tuple(path))
+        raise ValueError("reference with an empty path")
+    return app, database, path
 
 
-def _element(buf: bytes) -> tuple[str, str]:
+def path_element(
+    buf: bytes, numbers: tuple[int, int, int] = (_ELEMENT_TYPE, _ELEMENT_ID, _ELEMENT_NAME)
+) -> tuple[str, str]:
+    """``(collection id, document id)`` of a path element whose fields are ``numbers``."""
+    type_number, id_number, name_number = numbers
     kind = name = ""
     for number, _, value in wire.fields(buf):
-        if number == _ELEMENT_TYPE and isinstance(value, bytes):
+        if number == type_number and isinstance(value, bytes):
             kind = value.decode()
-        elif number == _ELEMENT_NAME and isinstance(value, bytes):
+        elif number == name_number and isinstance(value, bytes):
             name = value.decode()
-        elif number == _ELEMENT_ID and isinstance(value, int):
+        elif number == id_number and isinstance(value, int):
             name = f"__id{value}__"  # how Firestore shows a numeric id as a document id
     return kind, name
 
@@ -215,30 +236,15 @@ class _Summing:
 def read_export(bucket: Bucket, prefix: str) -> ExportContents:
     """Count the documents of the export at ``gs://<bucket>/<prefix>/`` per collection group."""
     reader = _Reader(bucket, prefix)
-    overall = export_name(prefix)
-    if overall not in reader.listed:
-        raise IntegrityError(
-            f"{reader.where(overall)} does not exist: gs://{bucket.name}/{reader.folder} "
-            "is not a complete export"
-        )
-    records = list(reader.records(overall))
-    if not records or records[0] != METADATA_VERSION:
-        version = records[0][:16] if records else b"(empty file)"
-        raise UnknownFormatError(f"{reader.where(overall)}: unknown export version {version!r}")
     counts: Counter[str] = Counter()
-    declared = 0
     nested = 0
-    for pointer in _messages(records[1:], _OVERALL_POINTER, reader.where(overall)):
-        metadata_name = _resolve(overall, _string(pointer, _POINTER_FILE))
-        declared += _integer(pointer, _POINTER_ENTITIES)
-        backup = reader.whole(metadata_name)
-        for kind_info in _messages([backup], _BACKUP_KIND_INFO, reader.where(metadata_name)):
-            for relative in _strings(kind_info, _KIND_INFO_FILE):
-                data_name = _resolve(metadata_name, relative)
-                for record in reader.records(data_name):
-                    key = document_key(record, reader.where(data_name))
-                    counts[key.collection_id] += 1
-                    nested += len(key.path) > 1
+    declared = 0
+    for data_name, entities in _data_files(reader):
+        declared += entities
+        for record in reader.records(data_name):
+            key = document_key(record, reader.where(data_name))
+            counts[key.collection_id] += 1
+            nested += len(key.path) > 1
     for name in reader.listed:  # checksum what the metadata does not name, too
         if name not in reader.read:
             reader.whole(name)
@@ -250,6 +256,57 @@ def read_export(bucket: Bucket, prefix: str) -> ExportContents:
         declared_documents=declared,
         subcollection_documents=nested,
     )
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a document is in an export: its data file's object name and its record index."""
+
+    file: str
+    record: int
+
+
+def entity_records(
+    bucket: Bucket, prefix: str, start: Position | None = None
+) -> Iterator[tuple[Position, bytes]]:
+    """Every document record of the export in a stable order, from ``start`` on (inclusive).
+
+    Each data file is checked against its CRC32C as it is read; files before
+    ``start``'s are not read at all, so a long pass resumes where it stopped.
+    """
+    reader = _Reader(bucket, prefix)
+    names = [name for name, _ in _data_files(reader)]
+    if start is not None and start.file not in names:
+        raise IntegrityError(f"{reader.where(start.file)} is not a data file of this export")
+    if start is not None:
+        names = names[names.index(start.file) :]
+    for name in names:
+        first = start.record if start is not None and name == start.file else 0
+        for index, record in enumerate(reader.records(name)):
+            if index >= first:
+                yield Position(name, index), record
+
+
+def _data_files(reader: _Reader) -> Iterator[tuple[str, int]]:
+    """``(object name, declared entities of its entity set)`` of each data file, in order."""
+    overall = export_name(reader.folder)
+    if overall not in reader.listed:
+        raise IntegrityError(
+            f"{reader.where(overall)} does not exist: gs://{reader.bucket.name}/{reader.folder} "
+            "is not a complete export"
+        )
+    records = list(reader.records(overall))
+    if not records or records[0] != METADATA_VERSION:
+        version = records[0][:16] if records else b"(empty file)"
+        raise UnknownFormatError(f"{reader.where(overall)}: unknown export version {version!r}")
+    for pointer in _messages(records[1:], _OVERALL_POINTER, reader.where(overall)):
+        metadata_name = _resolve(overall, _string(pointer, _POINTER_FILE))
+        declared = _integer(pointer, _POINTER_ENTITIES)
+        backup = reader.whole(metadata_name)
+        for kind_info in _messages([backup], _BACKUP_KIND_INFO, reader.where(metadata_name)):
+            for relative in _strings(kind_info, _KIND_INFO_FILE):
+                yield _resolve(metadata_name, relative), declared
+                declared = 0
 
 
 def _resolve(referrer: str, relative: str) -> str:

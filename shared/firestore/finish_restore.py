@@ -4,11 +4,15 @@ Run by the same scheduled check as the export completion. For each import
 record (:mod:`shared.firestore.imports`) it polls the step's operation:
 
 * ``create_database`` done (test mode): start the import into the scratch database;
-* ``import`` done: count documents per collection group in the database
-  imported into (phase Verifying). Test mode: the counts must equal the
-  manifest's; then the scratch database is deleted (step ``cleanup``).
-  Restore: every document of the export must have been imported and each
-  group must hold at least the exported count (other documents stay);
+* ``import`` done: with ``rewrite_references``, first the rewrite pass
+  (:mod:`shared.firestore.references`), a bounded part per run until done;
+  then count documents per collection group in the database imported into
+  (phase Verifying). Test mode: the counts must equal the manifest's; then
+  the scratch database is deleted (step ``cleanup``). Restore: every
+  document of the export must have been imported and each group must hold
+  at least the exported count (other documents stay). Both: each document
+  (or a stated sample) must equal the export's, field by field
+  (:func:`shared.firestore.verify.with_contents`);
 * ``cleanup`` done: the scratch database is gone; the restore ends.
 
 A restore ends through :mod:`shared.restore.lifecycle` (final phase, lock
@@ -28,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from shared import reporting
 from shared.config import FirestoreSettings
 from shared.errors import ConflictError, DRError
-from shared.firestore import admin, imports, verify
+from shared.firestore import admin, imports, references, verify
 from shared.firestore.complete import START_GRACE, Completion
 from shared.firestore.imports import ImportJob
 from shared.firestore.restore import IMPORT_NOTE, TARGET
@@ -194,14 +198,35 @@ class _Step:
                 admin.delete_database(self.client, job.database_name)
                 cleanup = f"; scratch database {job.database_name} is being deleted"
             return self._fail(job, f"the import {what}: {status.error}{cleanup}")
+        client = self.data_client(job.project, job.database)
+        if job.rewrite_references and not job.rewrite.get("done"):
+            return self._rewrite(job, status, client)
         self.store.progress(job.request_id).phase("Verifying", documents=status.documents)
         groups = set(job.expected) or set(job.collection_ids)
-        client = self.data_client(job.project, job.database)
         found = verify.count_documents(client, groups, job.database_name) if groups else {}
-        job = self._save(job, result=_result(job, status, found))
+        result = verify.with_contents(
+            _result(job, status, found), job, self.store.bucket, client, self.settings.verify_sample
+        )
+        job = self._save(job, result=result)
         if job.mode == "restore":
             return self._end(job, deleted=False)
         return self._cleanup(job)
+
+    def _rewrite(self, job: ImportJob, status: admin.OperationStatus, client: Any) -> Completion:
+        """Advance the rewrite pass (saved after each batch); verify once it is done."""
+
+        def save(state: references.RewriteState) -> None:
+            nonlocal job
+            job = self._save(job, rewrite=state.to_json())
+            progress = {"step": "rewrite_references", "references": state.to_json()}
+            self.store.progress(job.request_id).update(**progress)
+
+        work = verify.rewrite_pass(job, self.store.bucket, client)
+        state = references.advance(work, references.RewriteState.from_json(job.rewrite), save)
+        if not state.done:
+            read = state.documents_read
+            return Completion(job.request_id, "running", f"rewriting references: {read} read")
+        return self._imported(job, status)
 
     def _cleaned(self, job: ImportJob, status: admin.OperationStatus) -> Completion:
         gone = status.succeeded and admin.get_database(self.client, job.database_name) is None
@@ -209,7 +234,7 @@ class _Step:
 
     def _end(self, job: ImportJob, *, deleted: bool, error: str | None = None) -> Completion:
         details = dict(job.result["details"])
-        notes = [IMPORT_NOTE] if job.mode == "restore" else []
+        notes = [IMPORT_NOTE, verify.reference_note(job)] if job.mode == "restore" else []
         if job.mode == "test":
             details["scratch_database_deleted"] = deleted
             if not deleted:
@@ -220,7 +245,7 @@ class _Step:
                 ]
             notes.append(
                 f"scratch database {job.database_name} was created, imported into, "
-                f"counted{' and deleted' if deleted else ''}"
+                f"verified{' and deleted' if deleted else ''}"
             )
         verified = job.result["verified"]
         outcome = RestoreOutcome(

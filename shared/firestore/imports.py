@@ -10,7 +10,9 @@ from. Changes are guarded by generation: two completion steps never both
 advance the same import.
 
 Steps: ``create_database`` (test mode only) → ``import`` → ``cleanup``
-(test mode: the scratch database is being deleted).
+(test mode: the scratch database is being deleted). With
+``rewrite_references``, the ``import`` step also holds the rewrite pass's
+progress (``rewrite``) until the pass is done.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class ImportJob:
     operation: str | None = None
     timeout_reported: bool = False
     result: Mapping[str, Any] = field(default_factory=dict)
+    rewrite_references: bool = False
+    rewrite: Mapping[str, Any] = field(default_factory=dict)  # references.RewriteState
 
     @property
     def database_name(self) -> str:
@@ -62,6 +66,7 @@ class ImportJob:
             started=self.started.isoformat(),
             step_started=self.step_started.isoformat(),
             result=dict(self.result),
+            rewrite=dict(self.rewrite),
         )
         return {"format": FORMAT, **data}
 

@@ -4,7 +4,10 @@ The guide's forms, as ``dr-restore`` request fields: ``date`` (and ``type``)
 pick the export; ``target_project`` and ``target_database`` say where to
 import (default: the configured project and database); ``collection_ids``
 imports a subset; ``test_mode`` imports into a scratch database that is
-counted against the manifest and deleted; ``dry_run`` only plans.
+verified against the export and deleted; ``dry_run`` only plans;
+``rewrite_references`` points references into the source database at the
+destination after the import (:mod:`shared.firestore.references`: the import
+itself leaves them pointing at the source).
 
 Safety rules, enforced here whoever calls:
 
@@ -62,6 +65,7 @@ _FIELDS = {
     "dry_run",
     "confirm",
     "request_id",
+    "rewrite_references",
 }
 
 
@@ -77,6 +81,7 @@ class FirestoreRestore:
     test_mode: bool = False
     dry_run: bool = False
     confirm: str | None = None
+    rewrite_references: bool = False
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, Any]) -> FirestoreRestore:
@@ -99,6 +104,7 @@ class FirestoreRestore:
             bool(fields.get("test_mode")),
             bool(fields.get("dry_run")),
             fields.get("confirm"),
+            bool(fields.get("rewrite_references")),
         )
         if request.test_mode and request.target_database:
             raise RequestError(
@@ -177,6 +183,11 @@ def start_restore(
         else request.target_database or settings.database
     )
     job = _job(request_id, request, manifest, backup, project, database, source.location, now)
+    if request.rewrite_references and job.database_name == manifest.source.get("database"):
+        raise RequestError(
+            f"rewrite_references has nothing to do: {job.database_name} is the database the "
+            "export was taken from, so its references already point into it"
+        )
     plan = _plan(job, manifest, production and request.confirm != settings.project_id)
     if request.dry_run:
         return RestoreOutcome(
@@ -275,6 +286,7 @@ def _job(
         step="create_database" if request.test_mode else "import",
         started=now,
         step_started=now,
+        rewrite_references=request.rewrite_references,
     )
 
 
@@ -293,14 +305,21 @@ def _plan(job: ImportJob, manifest: Manifest, needs_confirm: bool) -> tuple[str,
     if job.mode == "test":
         lines.append(
             f"create scratch database {job.database_name} in {job.location}, import "
-            "there, count documents per collection group against the manifest, "
-            "then delete it"
+            "there, verify it, then delete it"
         )
     else:
         lines.append(
             f"import into {job.database_name}: same-id documents are overwritten, "
             "others are left as they are"
         )
+    if job.rewrite_references:
+        lines.append(
+            f"then point references into {manifest.source.get('database')} at "
+            f"{job.database_name} (a client-side pass over the imported documents)"
+        )
+    lines.append(
+        "verify: counts per collection group, and each document's contents against the export"
+    )
     if needs_confirm:
         lines.append(
             f"this is the production database: the request needs "

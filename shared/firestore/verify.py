@@ -2,7 +2,9 @@
 
 Counts are per collection group (see :mod:`shared.firestore.exportfile`).
 In a database they come from collection-group ``COUNT`` aggregations, which
-Firestore answers from its indexes without reading the documents.
+Firestore answers from its indexes without reading the documents. After an
+import, the documents' contents are compared with the export's as well
+(:mod:`shared.firestore.contents`): equal counts do not make equal documents.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import IntegrityError
-from shared.firestore import admin, exportfile
+from shared.firestore import admin, contents, exportfile, references
+from shared.firestore.imports import ImportJob
 from shared.firestore.pending import EXPORT_FOLDER
 from shared.firestore.restore import resolve
 from shared.manifest import Manifest
@@ -41,6 +44,57 @@ def count_documents(client: Client, collection_ids: Iterable[str], where: str) -
 def _count(client: Client, collection_id: str) -> int:
     query: Any = client.collection_group(collection_id).count()  # the stubs mistype count()
     return int(query.get()[0][0].value)
+
+
+def _export(job: ImportJob, state_bucket: Bucket) -> tuple[Bucket, str]:
+    """The bucket (through the state bucket's client) and prefix of the export imported."""
+    name, _, prefix = job.input_uri_prefix.removeprefix("gs://").partition("/")
+    return state_bucket.client.bucket(name), prefix.rstrip("/")
+
+
+def rewrite_pass(job: ImportJob, state_bucket: Bucket, client: Client) -> references.Pass:
+    bucket, prefix = _export(job, state_bucket)
+    return references.Pass(bucket, prefix, job.collection_ids, client)
+
+
+def with_contents(
+    result: Mapping[str, Any],
+    job: ImportJob,
+    state_bucket: Bucket,
+    client: Client,
+    sample_limit: int,
+) -> dict[str, Any]:
+    """``result`` (the count check of an import) with the contents check added to it.
+
+    Verified only if both agree; the contents check's figures (documents
+    compared, sample or not, missing and differing paths) go into
+    ``details.contents``, the rewrite pass's counts into ``details.references``.
+    """
+    bucket, prefix = _export(job, state_bucket)
+    moved_to = job.database_name if job.rewrite_references else None
+    wanted = contents.expected(bucket, prefix, job.collection_ids, sample_limit, moved_to)
+    check = contents.compare(client, wanted)
+    details = {**result["details"], "contents": check}
+    if job.rewrite_references:
+        details["references"] = dict(job.rewrite)
+    verified = bool(check["verified"]) and result["verified"] is not False
+    return {**result, "verified": verified, "details": details}
+
+
+def reference_note(job: ImportJob) -> str:
+    """What the restored copy's references point at, for the operator."""
+    if job.rewrite_references:
+        done = references.RewriteState.from_json(job.rewrite)
+        return (
+            f"{done.references_rewritten} references in {done.documents_rewritten} of "
+            f"{done.documents_read} imported documents were pointed from the source "
+            f"database at {job.database_name}"
+        )
+    return (
+        "References keep the project and database they had in the export, as the import "
+        f"writes them; where that is not {job.database_name}, rewrite_references points "
+        "them at it."
+    )
 
 
 def mismatches(expected: Mapping[str, int], found: Mapping[str, int]) -> dict[str, str]:

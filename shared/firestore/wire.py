@@ -122,6 +122,8 @@ def _assemble(
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    if pos < len(buf) and buf[pos] < 0x80:  # one byte: most tags and lengths, read fast
+        return buf[pos], pos + 1
     result = shift = 0
     while True:
         if pos >= len(buf):

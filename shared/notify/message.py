@@ -27,6 +27,9 @@ _SEVERITY: Mapping[str, Severity] = {
     "verified": "ok",
     "partially_failed": "warning",
     "failed": "error",
+    "missed": "error",  # a freshness incident: a scheduled backup did not happen
+    "recovered": "ok",
+    "passed": "ok",  # a recovery drill with no findings
 }
 
 

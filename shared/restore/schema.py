@@ -84,6 +84,7 @@ SCHEMAS: Mapping[str, dict[str, Any]] = {
                 "items": {"type": "string", "pattern": r"^[^/\s]{1,1500}$"},
                 "description": "a non-empty list of distinct collection ids",
             },
+            "rewrite_references": {"type": "boolean"},
         },
     },
     "gcs": {

@@ -18,6 +18,8 @@ TRIGGERS = {
     "firestore_backup": "dr-firestore-backup",
     "firestore_complete": "dr-firestore-complete",
     "dr_restore": "dr-restore",
+    "dr_freshness": "dr-freshness",
+    "dr_drill": "dr-drill",
 }
 
 

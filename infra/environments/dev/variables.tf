@@ -18,14 +18,37 @@ variable "bucket_location" {
   description = "Location of the DR buckets: the Firestore database's location or the multi-region containing it (nam5 -> US, eur3 -> EU)."
 }
 
+variable "firestore_project_id" {
+  type        = string
+  description = "Data project of the Firestore database backed up (the guide's eyewearml-project), usually not project_id."
+}
+
+variable "gcs_project_id" {
+  type        = string
+  description = "Data project of the source buckets (the guide's eyewearml-project), usually not project_id."
+}
+
 variable "gcs_source_buckets" {
   type        = list(string)
   description = "Buckets backed up."
 }
 
-variable "mongodb_job_image" {
+variable "mongodb_job_image_tag" {
   type        = string
-  description = "Image of the MongoDB job (functions/mongodb_job/Dockerfile), pushed to the image_repository output, by digest."
+  description = "Tag of the mongodb-job image pushed by functions/mongodb_job/cloudbuild.yaml; resolved to its digest at plan time."
+  default     = "current"
+}
+
+variable "mongodb_static_egress_ip" {
+  type        = bool
+  description = "Give the MongoDB job one fixed outbound address (Cloud NAT) for the MongoDB Atlas IP access list."
+  default     = false
+}
+
+variable "operators_group" {
+  type        = string
+  description = "Google group allowed to request restores and manual backups and to read the catalog, runs and logs. Empty: none."
+  default     = ""
 }
 
 variable "notify_emails" {

@@ -36,16 +36,25 @@ module "disaster_recovery" {
     gcs_copy_shard = 20
   }
 
+  # Recovery drills (quarterly, as the guide asks) and the objectives they measure against.
+  drill_schedule = "0 9 1 1,4,7,10 *"
+  rpo_objectives = { mongodb = "2h", firestore = "27h", gcs = "27h" }
+  rto_objectives = { mongodb = "4h", firestore = "4h", gcs = "4h" }
+
   # Written by functions/package.py, relative to this directory.
   function_source_zip = "../../../dist/functions-source.zip"
 
-  project_id         = var.project_id
-  region             = var.region
-  bucket_location    = var.bucket_location
-  gcs_source_buckets = var.gcs_source_buckets
-  mongodb_job_image  = var.mongodb_job_image
-  notify_emails      = var.notify_emails
-  smtp_host          = var.smtp_host
-  smtp_from          = var.smtp_from
-  alert_emails       = var.alert_emails
+  project_id               = var.project_id
+  region                   = var.region
+  bucket_location          = var.bucket_location
+  firestore_project_id     = var.firestore_project_id
+  gcs_project_id           = var.gcs_project_id
+  gcs_source_buckets       = var.gcs_source_buckets
+  mongodb_job_image_tag    = var.mongodb_job_image_tag
+  mongodb_static_egress_ip = var.mongodb_static_egress_ip
+  operators_group          = var.operators_group
+  notify_emails            = var.notify_emails
+  smtp_host                = var.smtp_host
+  smtp_from                = var.smtp_from
+  alert_emails             = var.alert_emails
 }

@@ -8,6 +8,12 @@
 # shows every setting (and the job's settings cannot depend on the job).
 
 locals {
+  # The one Python version of the product: the functions' runtime here, and
+  # the base image of functions/mongodb_job/Dockerfile, the lint and type
+  # targets and the test environment, which tests/test_infra.py holds to it.
+  python_version   = "3.11"
+  function_runtime = "python${replace(local.python_version, ".", "")}"
+
   env_sets = {
     common = {
       GOOGLE_CLOUD_PROJECT = var.project_id
@@ -49,6 +55,18 @@ locals {
     mongodb_trigger = {
       DR_MONGODB_JOB = local.mongodb_job_id
     }
+    # The freshness check and the drills: how late is late, what to expect.
+    watch = {
+      DR_FRESHNESS_GRACE_MINUTES = tostring(var.freshness_grace_minutes)
+      DR_DRILL_BUCKET            = local.backup_bucket_name
+      DR_RESTORE_TOPIC           = "projects/${var.project_id}/topics/dr-restore"
+      RPO_OBJECTIVE_MONGODB      = lookup(var.rpo_objectives, "mongodb", "")
+      RPO_OBJECTIVE_FIRESTORE    = lookup(var.rpo_objectives, "firestore", "")
+      RPO_OBJECTIVE_GCS          = lookup(var.rpo_objectives, "gcs", "")
+      RTO_OBJECTIVE_MONGODB      = lookup(var.rto_objectives, "mongodb", "")
+      RTO_OBJECTIVE_FIRESTORE    = lookup(var.rto_objectives, "firestore", "")
+      RTO_OBJECTIVE_GCS          = lookup(var.rto_objectives, "gcs", "")
+    }
     mongodb_job = {
       MONGODB_DB_NAME       = var.mongodb_db_name
       MONGODB_IS_ATLAS      = tostring(var.mongodb_is_atlas)
@@ -69,6 +87,7 @@ locals {
     mongodb     = ["common", "mongodb", "mongodb_trigger"]
     mongodb-job = ["common", "notify", "state", "mongodb", "mongodb_job"]
     restore     = ["common", "notify", "state", "gcs", "firestore", "mongodb", "mongodb_trigger"]
+    watch       = ["common", "notify", "state", "gcs", "firestore", "mongodb", "watch"]
   }
 
   env_by_account = {
@@ -131,6 +150,19 @@ locals {
       memory        = "1Gi"
       max_instances = 2
     }
+    dr_freshness = {
+      name        = "dr-freshness"
+      description = "Missed-backup check: one notification per incident and one on recovery."
+      topic       = "dr-freshness"
+      account     = "watch"
+    }
+    dr_drill = {
+      name        = "dr-drill"
+      description = "Recovery drills: test restores of every target, RPO and RTO, a report."
+      topic       = "dr-drill"
+      account     = "watch"
+      memory      = "1Gi"
+    }
   }
 
   functions = { for entry_point, spec in local.function_specs : entry_point => merge(local.function_defaults, spec) }
@@ -146,7 +178,7 @@ resource "google_cloudfunctions2_function" "this" {
   labels      = local.labels
 
   build_config {
-    runtime           = var.function_runtime
+    runtime           = local.function_runtime
     entry_point       = each.key
     service_account   = google_service_account.build.id
     docker_repository = google_artifact_registry_repository.images.id

@@ -1,9 +1,12 @@
 # Identities and least-privilege grants. Every grant is on the narrowest
 # resource that takes it (a bucket, a topic, a secret, the job); the only
-# project-level grants are Firestore import/export (Firestore has no finer
-# resource for it), log writing for builds, a read-only custom role for
-# polling Cloud Run executions, and (optional) bucket creation for GCS test
-# restores, whose buckets do not exist before.
+# project-level grants are Firestore import/export and the scratch databases
+# of Firestore test restores (Firestore has no finer resource for them; the
+# deletion is limited by a condition), log writing for builds, a read-only
+# custom role for polling Cloud Run executions, and (optional) bucket creation
+# for GCS test restores, whose buckets do not exist before. The Firestore and
+# GCS grants are on the data projects (firestore_project_id, gcs_project_id);
+# the MongoDB job needs nothing there (MongoDB is outside Google Cloud).
 
 locals {
   runtime_accounts = {
@@ -12,16 +15,21 @@ locals {
     mongodb     = "DR MongoDB backup trigger function"
     mongodb-job = "DR MongoDB backup and restore job"
     restore     = "DR restore dispatcher function"
+    watch       = "DR freshness check and recovery drills"
   }
 
   # The accounts that send run reports read the notification secrets that
   # exist. The MongoDB trigger only starts the job, which reports itself.
-  notify_accounts    = ["gcs", "firestore", "mongodb-job", "restore"]
+  notify_accounts    = ["gcs", "firestore", "mongodb-job", "restore", "watch"]
   notify_secret_keys = [for key in ["smtp_password", "notify_webhook"] : key if local.secrets[key].enabled]
   notify_secret_grants = {
     for pair in setproduct(local.notify_secret_keys, local.notify_accounts) :
     "${pair[0]}/${pair[1]}" => { secret = pair[0], account = pair[1] }
   }
+
+  # Name prefix of a Firestore test restore's scratch database
+  # (shared/firestore/restore.py).
+  firestore_scratch_prefix = "dr-test-"
 
   restore_target_buckets = toset(length(var.restore_target_buckets) > 0 ? var.restore_target_buckets : var.gcs_source_buckets)
 }
@@ -59,11 +67,29 @@ resource "google_storage_bucket_iam_member" "backups_object_admin" {
 }
 
 resource "google_storage_bucket_iam_member" "state_object_admin" {
-  for_each = toset(["firestore", "mongodb-job", "restore"])
+  for_each = toset(["firestore", "mongodb-job", "restore", "watch"])
 
   bucket = google_storage_bucket.this["state"].name
   role   = "roles/storage.objectAdmin"
   member = google_service_account.runtime[each.key].member
+}
+
+# The freshness check and the drills read the catalogs; a drill adds its
+# report (drills/<id>/report.json and .md), never changing or deleting a backup.
+resource "google_storage_bucket_iam_member" "watch_backups" {
+  for_each = toset(["roles/storage.objectViewer", "roles/storage.objectCreator"])
+
+  bucket = google_storage_bucket.this["backups"].name
+  role   = each.key
+  member = google_service_account.runtime["watch"].member
+}
+
+# A drill requests its test restores the way an operator does.
+resource "google_pubsub_topic_iam_member" "drill_restore_publisher" {
+  project = var.project_id
+  topic   = google_pubsub_topic.this["dr-restore"].name
+  role    = "roles/pubsub.publisher"
+  member  = google_service_account.runtime["watch"].member
 }
 
 resource "google_storage_bucket_iam_member" "source_object_viewer" {
@@ -151,6 +177,55 @@ resource "google_project_iam_member" "firestore_import_export" {
   project = local.firestore_project_id
   role    = "roles/datastore.importExportAdmin"
   member  = google_service_account.runtime[each.key].member
+}
+
+# A Firestore test restore imports into a scratch database (dr-test-<time>-<hex>)
+# of the data project, compares its documents with the export (a digest per
+# document) and deletes it: dr-restore creates it, dr-firestore-complete
+# (re)creates, verifies and deletes it. A restore with rewrite_references
+# also updates the references of the documents it imported. Import/export
+# admin covers none of that. Deleting is limited by an IAM condition to the
+# scratch databases, so no DR account can delete the production database.
+resource "google_project_iam_custom_role" "firestore_scratch" {
+  project     = local.firestore_project_id
+  role_id     = "eyewearmlDrFirestoreScratch"
+  title       = "EyewearML DR Firestore scratch databases"
+  description = "Creates the scratch database of a Firestore test restore, reads back imported documents to verify them, and rewrites references when a restore asks for it."
+  permissions = [
+    "datastore.databases.create",
+    "datastore.databases.getMetadata",
+    "datastore.entities.get",
+    "datastore.entities.list",
+    "datastore.entities.update",
+  ]
+}
+
+resource "google_project_iam_member" "firestore_scratch" {
+  for_each = toset(["firestore", "restore"])
+
+  project = local.firestore_project_id
+  role    = google_project_iam_custom_role.firestore_scratch.name
+  member  = google_service_account.runtime[each.key].member
+}
+
+resource "google_project_iam_custom_role" "firestore_scratch_delete" {
+  project     = local.firestore_project_id
+  role_id     = "eyewearmlDrFirestoreScratchDelete"
+  title       = "EyewearML DR Firestore scratch database deletion"
+  description = "Deletes Firestore databases; granted only with a condition naming the test restores' scratch databases."
+  permissions = ["datastore.databases.delete"]
+}
+
+resource "google_project_iam_member" "firestore_scratch_delete" {
+  project = local.firestore_project_id
+  role    = google_project_iam_custom_role.firestore_scratch_delete.name
+  member  = google_service_account.runtime["firestore"].member
+
+  condition {
+    title       = "scratch databases only"
+    description = "The databases Firestore test restores create (dr-test-*)."
+    expression  = "resource.name.startsWith(\"projects/${local.firestore_project_id}/databases/${local.firestore_scratch_prefix}\")"
+  }
 }
 
 # Run the job with per-execution overrides (tier, restore request), on this job only.

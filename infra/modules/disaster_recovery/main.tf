@@ -4,7 +4,8 @@
 # topic pushes to one Cloud Function (2nd gen); the MongoDB dump runs as a
 # Cloud Run job started by its function; restores are requested by publishing
 # to dr-restore. The resources are split by concern: storage.tf, pubsub.tf,
-# functions.tf, run_job.tf, scheduler.tf, secrets.tf, iam.tf, monitoring.tf.
+# functions.tf, run_job.tf, network.tf, scheduler.tf, secrets.tf, iam.tf,
+# operators.tf, monitoring.tf, audit.tf.
 
 data "google_project" "this" {
   project_id = var.project_id
@@ -21,8 +22,10 @@ locals {
     managed-by  = "terraform"
   })
 
-  firestore_project_id = var.firestore_project_id != "" ? var.firestore_project_id : var.project_id
-  gcs_project_id       = var.gcs_project_id != "" ? var.gcs_project_id : var.project_id
+  # The data project(s): where the Firestore database and the source buckets
+  # live. Inputs of their own, never defaulted to the DR project.
+  firestore_project_id = var.firestore_project_id
+  gcs_project_id       = var.gcs_project_id
 
   # Google-managed service agents, named by project number. The Pub/Sub agent
   # forwards dead letters and signs push requests; the Firestore agent (of the
@@ -47,7 +50,8 @@ locals {
       "storage.googleapis.com",
     ],
     var.bucket_kms_key_name != "" || var.pubsub_kms_key_name != "" ? ["cloudkms.googleapis.com"] : [],
-    var.mongodb_vpc_connector != "" ? ["vpcaccess.googleapis.com"] : [],
+    var.mongodb_vpc_connector != "" && !var.mongodb_static_egress_ip ? ["vpcaccess.googleapis.com"] : [],
+    var.mongodb_static_egress_ip ? ["compute.googleapis.com"] : [],
   ))
 }
 

@@ -53,6 +53,16 @@ output "image_repository" {
   value       = "${google_artifact_registry_repository.images.location}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.images.repository_id}"
 }
 
+output "mongodb_job_image" {
+  description = "The image the MongoDB job runs, by digest (mongodb-job:<mongodb_job_image_tag> as resolved at plan time)."
+  value       = data.google_artifact_registry_docker_image.mongodb_job.self_link
+}
+
+output "mongodb_egress_ip" {
+  description = "The MongoDB job's fixed outbound address, to add to the MongoDB Atlas IP access list (mongodb_static_egress_ip); empty when the option is off."
+  value       = join("", [for address in google_compute_address.egress : address.address])
+}
+
 output "service_accounts" {
   description = "Service accounts by role: the runtime accounts (gcs, firestore, mongodb, mongodb-job, restore), push (Pub/Sub push invoker) and build."
   value = merge(

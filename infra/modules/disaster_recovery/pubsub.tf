@@ -26,6 +26,8 @@ locals {
     "dr-firestore-backup",
     "dr-firestore-complete",
     "dr-restore",
+    "dr-freshness",
+    "dr-drill",
   ]
 
   pubsub_kms_key_name = var.pubsub_kms_key_name != "" ? var.pubsub_kms_key_name : null

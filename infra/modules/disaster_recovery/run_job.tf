@@ -2,6 +2,13 @@
 # the dr-mongodb-backup and dr-restore functions with per-execution overrides
 # (tier, restore request). A dump may run for hours, past any function
 # timeout, which is why it is a job.
+#
+# The image is built from functions/mongodb_job/ by
+# functions/mongodb_job/cloudbuild.yaml and pushed to the repository below as
+# mongodb-job:<mongodb_job_image_tag>. A first deployment therefore applies in
+# two phases (infra/README.md): the repository and the build's grants first,
+# then the build, then everything. The tag is resolved to a digest at plan
+# time; a plan before the image exists fails naming the missing image.
 
 resource "google_artifact_registry_repository" "images" {
   #checkov:skip=CKV_GCP_84:Holds only images built from this repository's public source (the job and the functions); backups and keys never enter it.
@@ -13,6 +20,13 @@ resource "google_artifact_registry_repository" "images" {
   labels        = local.labels
 
   depends_on = [google_project_service.this]
+}
+
+data "google_artifact_registry_docker_image" "mongodb_job" {
+  project       = var.project_id
+  location      = google_artifact_registry_repository.images.location
+  repository_id = google_artifact_registry_repository.images.repository_id
+  image_name    = "${local.mongodb_job_image_name}:${var.mongodb_job_image_tag}"
 }
 
 resource "google_cloud_run_v2_job" "mongodb" {
@@ -34,7 +48,8 @@ resource "google_cloud_run_v2_job" "mongodb" {
       execution_environment = "EXECUTION_ENVIRONMENT_GEN2"
 
       containers {
-        image   = var.mongodb_job_image
+        # LOCATION-docker.pkg.dev/P/REPO/mongodb-job@sha256:DIGEST
+        image   = data.google_artifact_registry_docker_image.mongodb_job.self_link
         command = ["python"]
         args    = ["-m", "shared.mongodb.job"]
 
@@ -66,11 +81,21 @@ resource "google_cloud_run_v2_job" "mongodb" {
         }
       }
 
+      # Either Direct VPC egress into the static-egress subnet (network.tf)
+      # or the given connector, or neither (public egress).
       dynamic "vpc_access" {
-        for_each = var.mongodb_vpc_connector != "" ? [var.mongodb_vpc_connector] : []
+        for_each = local.mongodb_vpc_access
         content {
-          connector = vpc_access.value
-          egress    = var.mongodb_vpc_egress
+          connector = vpc_access.value.connector
+          egress    = vpc_access.value.egress
+
+          dynamic "network_interfaces" {
+            for_each = vpc_access.value.subnetwork == null ? [] : [vpc_access.value]
+            content {
+              network    = network_interfaces.value.network
+              subnetwork = network_interfaces.value.subnetwork
+            }
+          }
         }
       }
     }
@@ -83,6 +108,7 @@ resource "google_cloud_run_v2_job" "mongodb" {
 }
 
 locals {
-  mongodb_job_name = "dr-mongodb"
-  mongodb_job_id   = "projects/${var.project_id}/locations/${var.region}/jobs/${local.mongodb_job_name}"
+  mongodb_job_image_name = "mongodb-job"
+  mongodb_job_name       = "dr-mongodb"
+  mongodb_job_id         = "projects/${var.project_id}/locations/${var.region}/jobs/${local.mongodb_job_name}"
 }

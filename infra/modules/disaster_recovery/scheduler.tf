@@ -1,6 +1,7 @@
 # The old crontab, as Cloud Scheduler jobs that publish the backup messages
 # the functions validate: the JSON {"tier": "..."} for a backup, {} for the
-# Firestore completion check. Keys are the jobs' names after "dr-".
+# Firestore completion check and the freshness check, {"action": "start"} for
+# a recovery drill and {} for its follow-up. Keys are the jobs' names after "dr-".
 
 locals {
   schedules = {
@@ -11,6 +12,9 @@ locals {
     firestore-daily    = { topic = "dr-firestore-backup", schedule = var.firestore_backup_schedule, message = "{\"tier\":\"daily\"}", enabled = true }
     firestore-complete = { topic = "dr-firestore-complete", schedule = var.firestore_complete_schedule, message = "{}", enabled = true }
     gcs-daily          = { topic = "dr-gcs-backup", schedule = var.gcs_backup_schedule, message = "{\"tier\":\"daily\"}", enabled = true }
+    freshness          = { topic = "dr-freshness", schedule = var.freshness_schedule, message = "{}", enabled = true }
+    drill              = { topic = "dr-drill", schedule = var.drill_schedule, message = "{\"action\":\"start\"}", enabled = var.drill_schedule != "" }
+    drill-advance      = { topic = "dr-drill", schedule = var.drill_advance_schedule, message = "{}", enabled = var.drill_schedule != "" }
   }
 }
 

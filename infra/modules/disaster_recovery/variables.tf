@@ -172,12 +172,11 @@ variable "pubsub_kms_key_name" {
 
 variable "gcs_project_id" {
   type        = string
-  description = "GCS_PROJECT_ID: project the source buckets are billed to. Empty: project_id."
-  default     = ""
+  description = "GCS_PROJECT_ID: the data project the source buckets belong to (the guide's eyewearml-project). Required, because the data usually lives outside the DR project: test restores and restores into a new bucket create their buckets here."
 
   validation {
-    condition     = var.gcs_project_id == "" || can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.gcs_project_id))
-    error_message = "The gcs_project_id must be empty or a Google Cloud project id."
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.gcs_project_id))
+    error_message = "The gcs_project_id must be a Google Cloud project id (the project of the source buckets)."
   }
 }
 
@@ -245,12 +244,11 @@ variable "enable_restore_bucket_creation" {
 
 variable "firestore_project_id" {
   type        = string
-  description = "FIRESTORE_PROJECT_ID: project of the Firestore database. Empty: project_id. Its Firestore service agent gets write access to the backup bucket."
-  default     = ""
+  description = "FIRESTORE_PROJECT_ID: the data project of the Firestore database (the guide's eyewearml-project). Required, never defaulted to project_id: an export of the DR project's own database would succeed and back up the wrong data. Its Firestore service agent gets write access to the backup bucket."
 
   validation {
-    condition     = var.firestore_project_id == "" || can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.firestore_project_id))
-    error_message = "The firestore_project_id must be empty or a Google Cloud project id."
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.firestore_project_id))
+    error_message = "The firestore_project_id must be a Google Cloud project id (the project of the Firestore database)."
   }
 }
 
@@ -367,13 +365,14 @@ variable "mongodb_hourly_retention" {
   }
 }
 
-variable "mongodb_job_image" {
+variable "mongodb_job_image_tag" {
   type        = string
-  description = "Image of the MongoDB Cloud Run job, built from functions/mongodb_job/Dockerfile, with a tag or (better) a digest, e.g. us-central1-docker.pkg.dev/P/eyewearml-dr/mongodb-job@sha256:..."
+  description = "Tag of the mongodb-job image in this module's image repository, pushed by functions/mongodb_job/cloudbuild.yaml. Terraform resolves it to the image's digest at plan time, so the job runs exactly the image the plan shows, and pushing the tag again changes nothing until the next apply."
+  default     = "current"
 
   validation {
-    condition     = can(regex("^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(:[A-Za-z0-9_.-]{1,128}|@sha256:[a-f0-9]{64})$", var.mongodb_job_image))
-    error_message = "The mongodb_job_image must be an image reference with a registry host and a tag or sha256 digest."
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.mongodb_job_image_tag))
+    error_message = "The mongodb_job_image_tag must be a Docker tag: 1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'."
   }
 }
 
@@ -423,7 +422,7 @@ variable "mongodb_job_max_retries" {
 
 variable "mongodb_vpc_connector" {
   type        = string
-  description = "Serverless VPC Access connector (projects/P/locations/L/connectors/NAME) for a MongoDB reachable only privately (Atlas private endpoint, VPC peering). Empty: public egress."
+  description = "Serverless VPC Access connector (projects/P/locations/L/connectors/NAME) for a MongoDB reachable only privately (Atlas private endpoint, VPC peering). Empty: public egress. Ignored when mongodb_static_egress_ip is on."
   default     = ""
 
   validation {
@@ -434,12 +433,29 @@ variable "mongodb_vpc_connector" {
 
 variable "mongodb_vpc_egress" {
   type        = string
-  description = "Egress through the VPC connector: PRIVATE_RANGES_ONLY (MongoDB on private addresses) or ALL_TRAFFIC (a static egress IP allow-listed in Atlas)."
+  description = "Egress through the VPC connector: PRIVATE_RANGES_ONLY (MongoDB on private addresses) or ALL_TRAFFIC (everything through the connector's network)."
   default     = "PRIVATE_RANGES_ONLY"
 
   validation {
     condition     = contains(["PRIVATE_RANGES_ONLY", "ALL_TRAFFIC"], var.mongodb_vpc_egress)
     error_message = "The mongodb_vpc_egress must be PRIVATE_RANGES_ONLY or ALL_TRAFFIC."
+  }
+}
+
+variable "mongodb_static_egress_ip" {
+  type        = bool
+  description = "Give the MongoDB job one fixed outbound address for the MongoDB Atlas IP access list: a network and subnet of its own, Direct VPC egress of all its traffic, and Cloud NAT on a reserved external address (output mongodb_egress_ip). Off: the job's outbound address is any of Google's."
+  default     = false
+}
+
+variable "mongodb_egress_subnet_cidr" {
+  type        = string
+  description = "Private range of the job's egress subnet (with mongodb_static_egress_ip). Direct VPC egress needs a /26 or larger; it must not overlap a network peered with it."
+  default     = "10.8.0.0/26"
+
+  validation {
+    condition     = can(regex("^([0-9]{1,3}\\.){3}[0-9]{1,3}/(1[6-9]|2[0-6])$", var.mongodb_egress_subnet_cidr))
+    error_message = "The mongodb_egress_subnet_cidr must be an IPv4 range from /16 to /26, such as 10.8.0.0/26."
   }
 }
 
@@ -631,6 +647,72 @@ variable "firestore_complete_schedule" {
   }
 }
 
+variable "freshness_schedule" {
+  type        = string
+  description = "Cron schedule of the missed-backup check (dr-freshness)."
+  default     = "17 * * * *"
+
+  validation {
+    condition     = can(regex("^([0-9A-Za-z*/,-]+ ){4}[0-9A-Za-z*/,-]+$", var.freshness_schedule))
+    error_message = "The freshness_schedule must be a five-field cron expression."
+  }
+}
+
+variable "freshness_grace_minutes" {
+  type        = number
+  description = "DR_FRESHNESS_GRACE_MINUTES: how late past its schedule a backup may be before the missed-backup alert."
+  default     = 180
+
+  validation {
+    condition     = var.freshness_grace_minutes >= 0 && floor(var.freshness_grace_minutes) == var.freshness_grace_minutes
+    error_message = "The freshness_grace_minutes must be a whole number of minutes >= 0."
+  }
+}
+
+variable "drill_schedule" {
+  type        = string
+  description = "Cron schedule of the recovery drill (quarterly by default: 09:00 on the first day of January, April, July and October); empty: no scheduled drill."
+  default     = "0 9 1 1,4,7,10 *"
+
+  validation {
+    condition     = var.drill_schedule == "" || can(regex("^([0-9A-Za-z*/,-]+ ){4}[0-9A-Za-z*/,-]+$", var.drill_schedule))
+    error_message = "The drill_schedule must be a five-field cron expression or empty."
+  }
+}
+
+variable "drill_advance_schedule" {
+  type        = string
+  description = "Cron schedule of the drill's follow-up: publishes each target's next test restore and finishes the drill when they have ended."
+  default     = "*/10 * * * *"
+
+  validation {
+    condition     = can(regex("^([0-9A-Za-z*/,-]+ ){4}[0-9A-Za-z*/,-]+$", var.drill_advance_schedule))
+    error_message = "The drill_advance_schedule must be a five-field cron expression."
+  }
+}
+
+variable "rpo_objectives" {
+  type        = map(string)
+  description = "RPO_OBJECTIVE_<TARGET>: each target's recovery point objective for the drills (mongodb, firestore, gcs => e.g. \"26h\"); a target left out defaults to its schedule plus the grace."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for target, objective in var.rpo_objectives : contains(["mongodb", "firestore", "gcs"], target) && can(regex("^[0-9]{1,6}[smhd]$", objective))])
+    error_message = "The rpo_objectives keys must be mongodb, firestore or gcs and the values durations such as 90m, 26h or 2d."
+  }
+}
+
+variable "rto_objectives" {
+  type        = map(string)
+  description = "RTO_OBJECTIVE_<TARGET>: each target's recovery time objective for the drills (mongodb, firestore, gcs => e.g. \"4h\")."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for target, objective in var.rto_objectives : contains(["mongodb", "firestore", "gcs"], target) && can(regex("^[0-9]{1,6}[smhd]$", objective))])
+    error_message = "The rto_objectives keys must be mongodb, firestore or gcs and the values durations such as 90m, 4h or 2d."
+  }
+}
+
 variable "gcs_backup_schedule" {
   type        = string
   description = "Cron schedule of the daily Cloud Storage backup (the guide: 03:00)."
@@ -651,17 +733,6 @@ variable "function_source_zip" {
   validation {
     condition     = can(regex("\\.zip$", var.function_source_zip))
     error_message = "The function_source_zip must be the path of a .zip file."
-  }
-}
-
-variable "function_runtime" {
-  type        = string
-  description = "Cloud Functions runtime of every function."
-  default     = "python312"
-
-  validation {
-    condition     = contains(["python311", "python312"], var.function_runtime)
-    error_message = "The function_runtime must be python311 or python312."
   }
 }
 
@@ -698,6 +769,19 @@ variable "max_delivery_attempts" {
   validation {
     condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100 && floor(var.max_delivery_attempts) == var.max_delivery_attempts
     error_message = "The max_delivery_attempts must be a whole number from 5 to 100 (Pub/Sub's limits)."
+  }
+}
+
+# --- operators -----------------------------------------------------------------------------
+
+variable "operators_group" {
+  type        = string
+  description = "Google group of the people who run the DR system: they may request restores and manual backups (publish to dr-restore and the backup topics), read the backup catalog (listings and manifests) and the state bucket, follow the MongoDB job's executions and read the logs; nothing that deletes or overwrites. Empty: no operator grants."
+  default     = ""
+
+  validation {
+    condition     = var.operators_group == "" || can(regex("^[^@ ,]+@[^@ ,]+\\.[^@ ,]+$", var.operators_group))
+    error_message = "The operators_group must be empty or the email address of a Google group."
   }
 }
 

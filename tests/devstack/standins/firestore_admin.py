@@ -13,7 +13,9 @@ with ``DR_FIRESTORE_ADMIN_ENDPOINT`` cannot tell it from Google:
   progress, and an ``ExportDocumentsResponse``.
 * ``databases:importDocuments`` downloads the folder, keeps the requested
   collection groups, moves keys to the target database and has the emulator
-  import it (see :mod:`tests.devstack.standins.firestore_exportfiles` for why).
+  import it; reference values stay as exported, pointing into the source
+  database, as with the managed import (see
+  :mod:`tests.devstack.standins.firestore_exportfiles` for why and the sources).
 * operations: get, list, cancel (state CANCELLED, error code 1), delete
   (:mod:`tests.devstack.standins.firestore_operations`); databases: get,
   list, create, delete (:mod:`tests.devstack.standins.firestore_databases`).

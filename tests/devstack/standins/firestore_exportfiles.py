@@ -14,10 +14,22 @@ does them on the files:
   project, to the one in the request). An entity whose key names another
   database than the request's shows up nowhere: not in the target, not in
   the database it came from. That is the "200 but no data" of an import into
-  a named database. So the stand-in rewrites the database id of every key,
-  and of every reference that pointed into the exported database (also
-  inside maps and arrays), before importing, as the emulator does for the
-  project id.
+  a named database. So the stand-in moves the database id of every *key* to
+  the request's database before importing, as the emulator does for the
+  project id, and nothing else.
+
+  Reference *values* are left exactly as exported, as the managed import
+  leaves them: a restored reference still names the source project and the
+  source database, whether the import went into another database or into
+  another project. Sources: the Firebase JS SDK's issue tracker, where users
+  report such references into the source database as the result of
+  Firebase's own export/import, restore and clone workflows and ask for a
+  rewrite the import does not do (github.com/firebase/firebase-js-sdk issue
+  8166; the SDK logs an error for each such reference it reads, issue 10249);
+  and the ``importDocuments`` reference and the export/import guide
+  (cloud.google.com/firestore/docs/manage-data/export-import), which describe
+  documents written under the target database and no rewriting of values.
+  The emulator's own import does the same: it moves keys, not references.
 
 Records are read with the product's own LevelDB log reader
 (:mod:`shared.firestore.wire`); writing is here, with the metadata protos
@@ -34,11 +46,8 @@ from shared.firestore import exportfile, wire
 
 OVERALL_SUFFIX = ".overall_export_metadata"
 _ALL_KINDS, _ONE_KIND, _ALL_NAMESPACES = 2, 1, 3  # EntitySetSpec enums
-_ENTITY_PROTO_MEANING = 19  # a map value is an EntityProto serialized into a string
-_DATABASE_ID = 23  # in a key Reference and in a PropertyValue.ReferenceValue group
-_REFERENCE_VALUE = 12
-_KEY, _PROPERTY, _RAW_PROPERTY = 13, 14, 15
-_PROPERTY_MEANING, _PROPERTY_VALUE, _STRING_VALUE = 1, 5, 3
+_DATABASE_ID = 23  # in a key Reference
+_KEY = 13
 
 
 def _varint(value: int) -> bytes:
@@ -140,46 +149,15 @@ def collection_id(record: bytes) -> str:
 
 
 def move_to_database(record: bytes, database: str) -> bytes:
-    """The entity with its key, and references into its own database, moved to ``database``."""
+    """The entity with its key moved to ``database``; its values (references too) unchanged."""
     source = exportfile.document_key(record, "export record").database
     target = "" if database == "(default)" else database
-    return _entity(record, source, target, top=True)
-
-
-def _entity(buf: bytes, source: str, target: str, *, top: bool) -> bytes:
     out = bytearray()
-    for number, wire_type, value in wire.fields(buf):
-        new = value
-        if isinstance(value, bytes):
-            if number == _KEY and top:
-                new = _set_database(value, source, target)
-            elif number in (_PROPERTY, _RAW_PROPERTY):
-                new = _property(value, source, target)
-        out += encode(number, wire_type, new)
-    return bytes(out)
-
-
-def _property(buf: bytes, source: str, target: str) -> bytes:
-    meaning = next((v for n, _, v in wire.fields(buf) if n == _PROPERTY_MEANING), 0)
-    out = bytearray()
-    for number, wire_type, value in wire.fields(buf):
-        new = value
-        if number == _PROPERTY_VALUE and isinstance(value, bytes):
-            new = _value(value, source, target, nested=meaning == _ENTITY_PROTO_MEANING)
-        out += encode(number, wire_type, new)
-    return bytes(out)
-
-
-def _value(buf: bytes, source: str, target: str, *, nested: bool) -> bytes:
-    out = bytearray()
-    for number, wire_type, value in wire.fields(buf):
-        new = value
-        if isinstance(value, bytes):
-            if number == _REFERENCE_VALUE and wire_type == wire.START_GROUP:
-                new = _set_database(value, source, target)
-            elif number == _STRING_VALUE and nested:
-                new = _entity(value, source, target, top=False)
-        out += encode(number, wire_type, new)
+    for number, wire_type, value in wire.fields(record):
+        if number == _KEY and isinstance(value, bytes):
+            out += encode(number, wire_type, _set_database(value, source, target))
+        else:
+            out += encode(number, wire_type, value)
     return bytes(out)
 
 
