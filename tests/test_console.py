@@ -334,9 +334,10 @@ def test_on_a_terminal_ctrl_c_detaches_and_a_timeout_says_how_to_follow_again(
     child = spawn_dr(deployment, "status", "drill-stuck", "--follow")
     child.expect("━")  # following it
     child.sendintr()
-    child.expect("the restore goes on. Follow it again with: dr status drill-stuck --follow")
     child.expect(pexpect.EOF)
     child.close()
+    follow_again = "the restore goes on. Follow it again with: dr status drill-stuck --follow"
+    assert follow_again in child.before, child.before
     assert child.exitstatus == 130
     done = deployment.dr("status", "drill-stuck", "--follow", "--timeout", "1")
     assert done.returncode == 75

@@ -71,9 +71,9 @@ def follow(
     )
     began = clock()
     seen_phase = ""
-    with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
-        task = bar.add_task(f"{request_id}: waiting for the dispatcher", total=None)
-        try:
+    try:
+        with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
+            task = bar.add_task(f"{request_id}: waiting for the dispatcher", total=None)
             while True:
                 record = store.get(request_id)
                 data = dict(record.data) if record is not None else {}
@@ -88,8 +88,8 @@ def follow(
                 if timeout is not None and clock() - began > timeout:
                     raise Detached(request_id, f"still running after {timeout:g} s")
                 time.sleep(POLL_SECONDS)
-        except KeyboardInterrupt:
-            raise Detached(request_id, "detached (Ctrl-C)") from None
+    except KeyboardInterrupt:
+        raise Detached(request_id, "detached (Ctrl-C)") from None
 
 
 def _show(
