@@ -20,8 +20,10 @@ from shared.console.session import Session, data_size, manifest_url
 from shared.errors import BackupFailed, ConflictError, RequestError
 from shared.manifest import TARGETS, TIERS
 
-# Triggers that name their run after the Pub/Sub message (its id's SHA-256, 8 hex digits).
-RUN_ID_FROM_MESSAGE = frozenset({"mongodb", "gcs"})
+# Triggers that always name their run after the Pub/Sub message (its id's SHA-256, 8 hex
+# digits): only that run is ours. For the others a run so named is preferred, else the
+# first run that appeared after the message was published.
+NAMED_BY_MESSAGE = frozenset({"mongodb"})
 tier_option = click.option("--tier", "--type", "tier", type=click.Choice(TIERS), help="one tier")
 
 
@@ -145,7 +147,7 @@ def backup(
     before = {entry.backup_id for entry in catalog.entries(tier)}
     message_id = session.publish(target, {"tier": tier})
     token = hashlib.sha256(message_id.encode()).hexdigest()[:8]
-    named = f"run *-{token}" if target in RUN_ID_FROM_MESSAGE else "a new run"
+    named = f"run *-{token}" if target in NAMED_BY_MESSAGE else "a new run"
     click.echo(
         f"published {tier} {target} backup request (message {message_id}): {named}", err=True
     )
@@ -156,9 +158,9 @@ def backup(
     with output.console(stderr=True).status(f"waiting for {named}") as spinner:
         while True:
             entries = catalog.entries(tier)
-            fresh = [e for e in entries if e.backup_id not in before and _ours(e, target, token)]
-            if fresh and run_id is None:
-                run_id = fresh[-1].backup_id
+            fresh = [e for e in entries if e.backup_id not in before]
+            if run_id is None and (found := _ours(fresh, target, token)) is not None:
+                run_id = found.backup_id
                 spinner.console.print(f"run id {run_id}")
             mine = [e for e in fresh if e.backup_id == run_id]
             if mine and mine[0].manifest is not None:
@@ -180,9 +182,12 @@ def backup(
     return 0 if done["status"] == "succeeded" else BackupFailed.exit_code
 
 
-def _ours(entry: CatalogEntry, target: str, token: str) -> bool:
-    """Whether a new run is the one our message started (any new run, for Firestore)."""
-    return target not in RUN_ID_FROM_MESSAGE or entry.backup_id.endswith(f"-{token}")
+def _ours(fresh: list[CatalogEntry], target: str, token: str) -> CatalogEntry | None:
+    """The run our message started among the new ones (newest first), once it is there."""
+    named = [entry for entry in fresh if entry.backup_id.endswith(f"-{token}")]
+    if named or target in NAMED_BY_MESSAGE:
+        return named[0] if named else None
+    return fresh[-1] if fresh else None
 
 
 @click.command("unpack")
