@@ -56,6 +56,8 @@ FUTURE_REASON = "newer than now"
 _COUNT_FIELDS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
 _WINDOW_FIELDS = ("hourly", "daily", "weekly", "monthly", "yearly")
 _SPAN = re.compile(r"(\d+)([ymdh])")
+_SPAN_FORM = re.compile(r"(?:\d{1,9}[ymdh]){1,4}")
+_SPAN_MAX = 40  # checked before any pattern runs: a 10 MB value is refused at once
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 # A backup's bucket from its rank (0 = newest) and UTC time.
@@ -86,12 +88,12 @@ class Span:
     def parse(cls, text: str) -> Span:
         """``"1y2m3d4h"``-style (any of the parts, each once, in any order), as restic."""
         compact = text.strip()
-        parts = _SPAN.findall(compact)
-        units = [unit for _, unit in parts]
-        if not parts or "".join(n + u for n, u in parts) != compact:
+        if len(compact) > _SPAN_MAX or not _SPAN_FORM.fullmatch(compact):
             raise ValueError(
                 f"{text[:40]!r} is not a duration such as 30d, 36h or 1y6m (y, m=months, d, h)"
             )
+        parts = _SPAN.findall(compact)
+        units = [unit for _, unit in parts]
         if len(set(units)) != len(units):
             raise ValueError(f"{compact!r} gives a unit more than once")
         named = {"y": "years", "m": "months", "d": "days", "h": "hours"}

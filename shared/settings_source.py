@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from shared.conffile import ConfFile, load_conf
+from shared.conffile import ConfFile, load_conf, preview, shorten
 from shared.errors import ConfigError
 from shared.secret import Secret
 
@@ -91,7 +91,7 @@ class Sources:
             entry = self._conf.values[name]
             where = f"{self._conf.path} line {entry.line}"
             if entry.unresolved and not entry.value:
-                unset = ", ".join("${" + ref + "}" for ref in entry.unresolved)
+                unset = ", ".join("${" + shorten(ref) + "}" for ref in entry.unresolved)
                 raise ConfigError(
                     f"{name} is empty in {where}: it refers to {unset}, which is not set"
                 )
@@ -111,9 +111,11 @@ class Sources:
         try:
             return key.parse(raw)
         except (ValueError, ConfigError) as exc:
-            shown = "(secret value hidden)" if key.secret else repr(raw)
+            # Only a short prefix of the value, and of a reason that may quote it.
+            shown = "(secret value hidden)" if key.secret else preview(raw)
+            reason = shorten(str(exc), 100)
             raise ConfigError(
-                f"{key.name} from {origin} is {shown}; expected {key.form} ({exc})"
+                f"{key.name} from {origin} is {shown}; expected {key.form} ({reason})"
             ) from None
 
     def require(self, key: Key[T]) -> T:
@@ -156,6 +158,8 @@ def boolean(raw: str) -> bool:
 
 def integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     def parse(raw: str) -> int:
+        if len(raw) > 18:
+            raise ValueError("too many digits")
         value = int(raw)
         if value < minimum or (maximum is not None and value > maximum):
             raise ValueError("out of range")

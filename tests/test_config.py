@@ -256,3 +256,45 @@ def test_a_reference_to_an_earlier_key_in_the_file() -> None:
 def test_lines_a_shell_would_run_are_refused_with_file_and_line(text: str, expected: str) -> None:
     with pytest.raises(ConfigError, match=r"t\.conf:2: .*" + expected.replace("(", r"\(")):
         parse_conf("# header\n" + text, "t.conf", {})
+
+
+HUGE = "9" * 5_000_000 + "x" * 5_000_000  # 10 MB: far over Cloud Logging's entry limit
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "GCS_RETENTION_DAYS",
+        "NOTIFY_TIMEOUT_SECONDS",
+        "GCS_BACKUP_BUCKET",
+        "NOTIFY_EMAIL",
+        "DR_RETENTION_WITHIN_DAILY",
+    ],
+)
+def test_a_huge_bad_value_is_shown_as_a_short_prefix(key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"{key} from environment variable is '9+'\.\.\.") as e:
+        load("gcs", {key: HUGE})
+    message = str(e.value)
+    assert len(message) < 500
+    assert "(10,000,000 characters)" in message
+
+
+def test_a_huge_bad_line_in_a_conf_file_is_shown_as_a_short_prefix(tmp_path: Path) -> None:
+    conf = tmp_path / "huge.conf"
+    conf.write_text(f'GCS_BACKUP_BUCKET="b" {HUGE}\n{HUGE}\n')
+    with pytest.raises(ConfigError, match=r"unexpected text after the value") as caught:
+        config.sources(config_file=str(conf), environ={})
+    assert len(str(caught.value)) < 300
+
+
+def test_a_byte_order_mark_at_the_top_of_a_conf_file_is_skipped(tmp_path: Path) -> None:
+    conf = tmp_path / "bom.conf"
+    conf.write_bytes(b'\xef\xbb\xbfGCS_SOURCE_BUCKETS="a-bucket"\nGCS_BACKUP_BUCKET="backups"\n')
+    settings = config.gcs_settings(config.sources(config_file=str(conf), environ={}))
+    assert settings.source_buckets == ("a-bucket",)
+    assert parse_conf('\ufeffA="x"', "t.conf", {}).values["A"].value == "x"
+
+
+def test_a_byte_order_mark_inside_a_conf_file_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"t\.conf:2: .*byte order mark, BOM"):
+        parse_conf('A="x"\n\ufeffB="y"', "t.conf", {})
