@@ -389,20 +389,11 @@ counts = st.one_of(st.just(0), st.just(Policy.UNLIMITED), st.integers(1, 6))
 spans = st.just(Span()) | st.builds(
     Span, st.integers(0, 1), st.integers(0, 3), st.integers(0, 40), st.integers(0, 72)
 )
+WINDOW_FIELDS = ("within", *(f"within_{name}" for name in COUNT_FIELDS[1:]))
 policies = st.builds(
     Policy,
-    last=counts,
-    hourly=counts,
-    daily=counts,
-    weekly=counts,
-    monthly=counts,
-    yearly=counts,
-    within=spans,
-    within_hourly=spans,
-    within_daily=spans,
-    within_weekly=spans,
-    within_monthly=spans,
-    within_yearly=spans,
+    **{name: counts for name in COUNT_FIELDS},
+    **{name: spans for name in WINDOW_FIELDS},
 )
 
 
