@@ -95,7 +95,8 @@ def _last_good(backups: Sequence[CatalogEntry], now: datetime) -> dict[str, str]
     """The guard: per tier, the newest successful backup at least one period old, with why."""
     guarded: dict[str, str] = {}
     tiers: set[str] = set()
-    for entry in sorted(backups, key=lambda e: (e.time, e.backup_id), reverse=True):
+    by_id = sorted(backups, key=lambda e: e.backup_id)  # equal times: as apply_policy orders
+    for entry in sorted(by_id, key=lambda e: e.time, reverse=True):
         tier = entry.location.tier
         period, name = PERIODS[tier]
         if tier not in tiers and entry.time <= now - period:

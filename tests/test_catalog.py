@@ -6,9 +6,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shared import catalog, prune, storage
-from shared.catalog import Catalog
+from shared.catalog import Catalog, CatalogEntry
 from shared.errors import BackupNotFound, ConflictError, IntegrityError, RequestError
 from shared.manifest import Artifact, Manifest, RunLocation, new_run_id
 from shared.retention import Policy, Span
@@ -195,3 +197,31 @@ def test_an_empty_policy_deletes_nothing(bucket: Any) -> None:
     assert not any(d.remove for d in decisions)
     assert prune.execute(bucket, decisions, dry_run=False) == []
     assert len(Catalog(bucket, "mongodb").backups()) == len(runs)
+
+
+def _entry(tier: str, when: datetime, index: int) -> CatalogEntry:
+    location = RunLocation("", "mongodb", tier, new_run_id(when, f"{index:08x}"))
+    return CatalogEntry(location, Manifest(location, "succeeded", when, when, {}), ())
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["hourly", "daily", "manual"]), st.integers(0, 40 * 24 * 60)),
+        max_size=25,
+    ),
+    st.sampled_from(
+        [Policy(last=1), Policy(daily=1), Policy(hourly=2, monthly=1), Policy(within=Span(hours=3))]
+    ),
+)
+def test_prune_never_removes_the_last_backup_older_than_a_period_nor_the_newest(
+    runs: list[tuple[str, int]], policy: Policy
+) -> None:
+    entries = [_entry(tier, NOW - timedelta(minutes=m), i) for i, (tier, m) in enumerate(runs)]
+    removed = {d.entry.backup_id for d in prune.plan(entries, policy, NOW) if d.remove}
+    protected = [
+        min(older, key=lambda e: (-e.time.timestamp(), e.backup_id))  # equal times: lower id
+        for tier, (period, _) in prune.PERIODS.items()
+        if (older := [e for e in entries if e.location.tier == tier and e.time <= NOW - period])
+    ]
+    newest = min(entries, key=lambda e: (-e.time.timestamp(), e.backup_id), default=None)
+    assert not removed & {e.backup_id for e in [*protected, *([newest] if newest else [])]}
