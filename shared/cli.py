@@ -6,8 +6,9 @@ carry, validates it with the same schema the dispatcher uses (so a typo fails
 here, not in the cloud), and publishes it; ``--print`` shows the message and
 the equivalent ``gcloud`` command instead, ``--wait`` follows the status record
 to the end. ``status`` reads a request's record (phases, errors, the RTO);
-``backups`` lists the catalog; ``backup`` publishes a scheduler message for a
-manual run. ``--config`` takes the old ``.conf`` files.
+``backups`` lists the catalog; ``backup`` publishes a backup message for a
+manual run (the ``manual`` tier unless ``--type`` names a scheduled one).
+``--config`` takes the old ``.conf`` files.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 from shared import config
 from shared.errors import DRError, RequestError
+from shared.manifest import MANUAL_TIER, TIERS
 from shared.restore import schema
 from shared.settings_source import CONFIG_FILE_VARIABLE
 
@@ -50,13 +52,13 @@ def parser() -> argparse.ArgumentParser:
     targets = restore.add_subparsers(dest="target", required=True)
     mongodb = targets.add_parser("mongodb", help="mongodb_restore.sh's flags")
     mongodb.add_argument("--date", required=True, help="YYYY-MM-DD")
-    mongodb.add_argument("--type", choices=("hourly", "daily", "weekly", "monthly"))
+    mongodb.add_argument("--type", choices=TIERS)
     mongodb.add_argument("--hour", type=int)
     mongodb.add_argument("--target-db")
     mongodb.add_argument("--drop", action="store_true", help="drop collections before restoring")
     firestore = targets.add_parser("firestore", help="firestore_restore.sh's flags")
     firestore.add_argument("--date", required=True, help="YYYY-MM-DD")
-    firestore.add_argument("--type", choices=("daily", "weekly", "monthly"))
+    firestore.add_argument("--type", choices=("daily", "weekly", "monthly", MANUAL_TIER))
     firestore.add_argument("--target-project")
     firestore.add_argument("--target-database")
     firestore.add_argument("--collection-ids", type=lambda v: [c for c in v.split(",") if c])
@@ -83,12 +85,17 @@ def parser() -> argparse.ArgumentParser:
 
     backups = commands.add_parser("backups", help="list a target's backups")
     backups.add_argument("target", choices=("mongodb", "firestore", "gcs"))
-    backups.add_argument("--type", choices=("hourly", "daily", "weekly", "monthly"))
+    backups.add_argument("--type", choices=TIERS)
     backups.add_argument("--all", action="store_true", help="include failed and incomplete runs")
 
-    backup = commands.add_parser("backup", help="publish a scheduler message for a manual backup")
+    backup = commands.add_parser("backup", help="publish a backup message for a manual backup")
     backup.add_argument("target", choices=("mongodb", "firestore", "gcs"))
-    backup.add_argument("--type", default="daily", choices=("hourly", "daily", "weekly", "monthly"))
+    backup.add_argument(
+        "--type",
+        default=MANUAL_TIER,
+        choices=TIERS,
+        help="manual (default: kept by DR_RETENTION_MANUAL, never in a scheduled tier's place)",
+    )
     return top
 
 

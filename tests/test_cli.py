@@ -80,3 +80,8 @@ def test_status_reads_the_record_and_shows_the_time_to_restore(
     assert '"phase": "Completed"' in out
     assert "phase Completed; request to end took 0:00:42" in out
     assert cli.main(["status", "no-such-request"]) == 64
+
+
+def test_a_manual_backup_goes_to_the_manual_tier_unless_a_scheduled_one_is_named() -> None:
+    assert cli.parser().parse_args(["backup", "gcs"]).type == "manual"
+    assert cli.parser().parse_args(["backup", "mongodb", "--type", "daily"]).type == "daily"
