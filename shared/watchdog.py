@@ -31,8 +31,8 @@ from shared import freshness, reporting, storage
 from shared.catalog import Catalog
 from shared.config import WatchSettings
 from shared.errors import ConflictError, DRError
-from shared.manifest import MANUAL_TIER
 from shared.freshness import Alert, Expectation, Freshness
+from shared.manifest import MANUAL_TIER
 from shared.notify import RunReport
 
 if TYPE_CHECKING:
