@@ -24,7 +24,13 @@ from shared.keys import FileKeyring, keyring_for
 from shared.manifest import Manifest, RunLocation, new_run_id
 from shared.mongodb import backup, plan, retention, verify
 from shared.mongodb.archive import unpack
-from shared.mongodb.pipeline import ARCHIVE_NAME, open_archive, open_stored
+from shared.mongodb.pipeline import (
+    ARCHIVE_NAME,
+    archive_object,
+    open_archive,
+    open_backup,
+    open_stored,
+)
 from shared.mongodb.request import MongoRestoreRequest
 from shared.mongodb.restore import restore
 from shared.notify import RunReport
@@ -169,8 +175,10 @@ def verify_command(
     bucket = clients.storage_client().bucket(src.require(config.MONGODB_GCS_BUCKET))
     manifest = plan.resolve(bucket, config.mongodb_prefix(src), request)
     keyring = keyring_for(_encryption(src), clients.secret_access())
-    name = manifest.location.path(ARCHIVE_NAME)
-    specs = verify.verify_archive(open_stored(bucket, name, None, keyring), manifest, name)
+    name = archive_object(manifest)
+    encryption = _encryption(src)
+    stream = open_backup(bucket, manifest, None, keyring, encryption.key_files)
+    specs = verify.verify_archive(stream, manifest, name)
     log.info("gs://%s/%s matches its manifest (%d namespaces)", bucket.name, name, len(specs))
     return 0
 
