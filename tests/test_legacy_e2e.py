@@ -13,7 +13,6 @@ them; the restore requests are published with the real ``gcloud`` CLI.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -28,7 +27,6 @@ from tests import eyewear, legacydumps
 from tests.conftest import patched_environ
 from tests.devstack.stack import Stack
 from tests.polling import wait_until
-from tests.servers_mail import run_smtp
 
 DAY = "2025-03-25"
 FIRESTORE_EXPORT = f"gs://{eyewear.BACKUP_BUCKET}/firestore_backups/{DAY}"
@@ -39,31 +37,35 @@ GCS_COPIES = f"gs://{eyewear.BACKUP_BUCKET}/gcs_backups/{DAY}/eyewearml-assets"
 def platform(
     tmp_path_factory: pytest.TempPathFactory, require_installed: Any
 ) -> Iterator[eyewear.Platform]:
-    """The platform, with the old key file (a hex line, as ``openssl rand -hex 32`` writes)."""
+    """The platform without reports (not under test here), with the old scripts' key file.
+
+    The key file holds a hex line, as ``openssl rand -hex 32`` writes it: the
+    old scripts' ``-pass file:`` passphrase, and a valid key file of ours.
+    """
     require_installed(*eyewear.STACK_SERVICES, "functions")
     workdir = tmp_path_factory.mktemp("cutover")
     old_key = workdir / "backup_encryption.key"
     subprocess.run(["openssl", "rand", "-hex", "-out", str(old_key), "32"], check=True)
-    webhook = eyewear.start_webhook()
-    with contextlib.ExitStack() as cleanup:
-        cleanup.callback(webhook.close)
-        smtp = cleanup.enter_context(contextlib.contextmanager(run_smtp)())
-        stack = cleanup.enter_context(Stack(workdir=workdir / "stack"))
+    with Stack(workdir=workdir / "stack") as stack:
         stack.start(eyewear.STACK_SERVICES)
-        cleanup.enter_context(patched_environ(stack.env()))
-        settings = {
-            **eyewear.settings(stack, smtp.port, webhook.url),
-            "ENCRYPTION_KEY_FILE": str(old_key),
-        }
-        eyewear.deploy(stack, settings)
-        eyewear.seed_buckets(objects_per_bucket=20)
-        eyewear.seed_firestore(stack.project)
-        eyewear.seed_mongo(stack.mongo.uri(), people=50)
-        platform = eyewear.Platform(stack, settings, workdir / "gcloud")
-        platform.start_scheduler()
-        cleanup.callback(platform.stop_scheduler)
-        cleanup.enter_context(patched_environ(settings))
-        yield platform
+        with patched_environ(stack.env()):
+            settings = {
+                key: value
+                for key, value in eyewear.settings(stack, 0, "").items()
+                if not key.startswith(("NOTIFY_", "SMTP_"))
+            }
+            settings["ENCRYPTION_KEY_FILE"] = str(old_key)
+            eyewear.deploy(stack, settings)
+            eyewear.seed_buckets(objects_per_bucket=20)
+            eyewear.seed_firestore(stack.project)
+            eyewear.seed_mongo(stack.mongo.uri(), people=50)
+            platform = eyewear.Platform(stack, settings, workdir / "gcloud")
+            platform.start_scheduler()
+            try:
+                with patched_environ(settings):
+                    yield platform
+            finally:
+                platform.stop_scheduler()
 
 
 def _gcloud(platform: eyewear.Platform, *args: str, **extra: str) -> str:

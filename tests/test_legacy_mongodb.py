@@ -56,15 +56,10 @@ def import_dump(bucket: Any, path: Path, key_files: list[str], **options: Any) -
 
 
 def run_restore(settings: Any, bucket: Any, key_file: str, **fields: Any) -> Any:
+    """The restore the job runs for a ``dr-restore`` request of the imported date."""
+    where = {"bucket": bucket, "keyring": FileKeyring([key_file]), "progress": LogProgress()}
     request = MongoRestoreRequest(day=WHEN.date(), tier="daily", **fields)
-    return restore.restore(
-        settings,
-        request,
-        bucket=bucket,
-        keyring=FileKeyring([key_file]),
-        progress=LogProgress(),
-        token="legacy",
-    )
+    return restore.restore(settings, request, token="legacy", **where)
 
 
 @pytest.mark.parametrize("kind", KINDS)

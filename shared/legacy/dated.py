@@ -6,15 +6,22 @@ backup's, with its time of day when one follows. ``--date``/``--hour``
 override it, and a path without a date needs them. The run id's token comes
 from the imported content, so importing the same backup twice names the
 same run and the second is refused as a duplicate instead of listed twice.
+:func:`commit` writes its manifest, last and with the usual precondition.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
 
+from shared import catalog
 from shared.errors import RequestError
-from shared.manifest import RunLocation, new_run_id
+from shared.manifest import Manifest, RunLocation, new_run_id
+
+if TYPE_CHECKING:
+    from google.cloud.storage import Bucket
 
 _STAMP = re.compile(
     r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?:[T_ -]?(\d{2})(?::?(\d{2}))?(?::?(\d{2}))?)?(?!\d)"
@@ -51,3 +58,28 @@ def location(
 ) -> RunLocation:
     """The run an imported backup becomes: its time, and a token from its content."""
     return RunLocation(prefix, target, tier, new_run_id(when, content_sha256[:8]))
+
+
+def commit(
+    bucket: Bucket,
+    location: RunLocation,
+    *,
+    imported: Mapping[str, Any],
+    now: datetime,
+    **fields: Any,
+) -> Manifest:
+    """Commit an imported backup's manifest: dated when it was taken, marked ``imported``."""
+    details = {
+        **fields.pop("details", {}),
+        "imported": {**imported, "imported_at": now.isoformat()},
+    }
+    manifest = Manifest(
+        location=location,
+        status="succeeded",
+        started=location.started,
+        finished=location.started,
+        details=details,
+        **fields,
+    )
+    catalog.commit(bucket, manifest)
+    return manifest

@@ -14,7 +14,6 @@ import hashlib
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from shared import catalog
 from shared.firestore import exportfile
 from shared.firestore.pending import EXPORT_FOLDER
 from shared.legacy import dated, gsurl
@@ -58,11 +57,11 @@ def import_export(
             if part.startswith(KIND_PREFIX)
         }
     )
-    manifest = Manifest(
-        location=location,
-        status="succeeded",
-        started=when,
-        finished=when,
+    return dated.commit(
+        backups,
+        location,
+        imported={"format": "gcloud firestore export", "original": f"gs://{bucket_name}/{folder}"},
+        now=now,
         source={
             "database": database,
             "collection_ids": kinds,
@@ -81,12 +80,5 @@ def import_export(
             "counted_documents": contents.documents,
             "subcollection_documents": contents.subcollection_documents,
             "declared_documents": contents.declared_documents,
-            "imported": {
-                "format": "gcloud firestore export",
-                "original": f"gs://{bucket_name}/{folder}",
-                "imported_at": now.isoformat(),
-            },
         },
     )
-    catalog.commit(backups, manifest)
-    return manifest

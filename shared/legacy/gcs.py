@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from shared import catalog, storage
+from shared import storage
 from shared.errors import BackupNotFound, RequestError
 from shared.gcs.run import check_bucket_name, snapshot_path
 from shared.gcs.snapshot import JSONL, LIST_FIELDS, ObjectEntry
@@ -73,23 +73,16 @@ def import_copies(
         )
     total = sum(entry.size for entry in entries)
     summary = {"objects": len(entries), "bytes": total, "copied": 0, "reused": len(entries)}
-    manifest = Manifest(
-        location=location,
-        status="succeeded",
-        started=when,
-        finished=when,
+    return dated.commit(
+        backups,
+        location,
+        imported={"format": "gsutil rsync copies", "original": f"gs://{backups.name}/{prefix}"},
+        now=now,
         source={"project": None, "buckets": [source_bucket]},
         artifacts=(Artifact(path, sums.size, sums.sha256, sums.crc32c),),
         counts={**summary, "buckets": 1},
         details={
             "buckets": {source_bucket: {**summary, "shards": 0, "snapshot": path}},
             "critical": {"verified": [], "problems": []},
-            "imported": {
-                "format": "gsutil rsync copies",
-                "original": f"gs://{backups.name}/{prefix}",
-                "imported_at": now.isoformat(),
-            },
         },
     )
-    catalog.commit(backups, manifest)
-    return manifest

@@ -18,19 +18,19 @@ from __future__ import annotations
 
 import io
 import tarfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from shared import catalog, storage
+from shared import storage
 from shared.crypto import Readable
 from shared.errors import ConfigError, ConflictError, IntegrityError, KeyNotFoundError, RequestError
-from shared.legacy import layers, mongoarchive, mongodir
+from shared.legacy import dated, layers, mongoarchive, mongodir
 from shared.legacy.chunks import ChunkSource, buffered
 from shared.legacy.openssl import Passphrase, read_passphrase
 from shared.legacy.tarstream import Event, TarStream
-from shared.manifest import Artifact, Manifest, RunLocation, new_run_id
+from shared.manifest import Artifact, Manifest
 from shared.mongodb import names
 from shared.mongodb.archive import FORMAT, drain
 from shared.mongodb.bsonio import ContentHash
@@ -147,7 +147,7 @@ def import_dump(
         tar, unwrapped = convert(buffered(_Tap(raw, sums)), passphrases, where)
         drain(buffered(tar))
     details = _details(tar, unwrapped, path, where)
-    location = RunLocation(prefix, TARGET, tier, new_run_id(when, sums.sha256[:8]))
+    location = dated.location(prefix, TARGET, tier, when, sums.sha256)
     if storage.read_json(bucket, location.manifest_path) is not None:
         raise ConflictError(f"{path} is already imported: gs://{bucket.name}/{location.directory}")
     stored_name = path.name + (".tar" if path.is_dir() else "")
@@ -163,12 +163,12 @@ def import_dump(
     if stored[0].sha256 != sums.sha256:
         storage.delete(bucket, object_name)
         raise IntegrityError(f"{path} changed while it was being imported; nothing was registered")
-    details["imported"].update(object=stored_name, imported_at=now.isoformat())
-    manifest = Manifest(
-        location=location,
-        status="succeeded",
-        started=when,
-        finished=when,
+    imported = {**details.pop("imported"), "object": stored_name}
+    return dated.commit(
+        bucket,
+        location,
+        imported=imported,
+        now=now,
         source={"imported_from": where, "databases": details["databases"]},
         artifacts=(Artifact(stored_name, stored[0].size, stored[0].sha256, stored[0].crc32c),),
         counts={ns: int(c["count"]) for ns, c in details["collections"].items() if c["file"]},
@@ -176,8 +176,6 @@ def import_dump(
         compression="gzip" if "gzip" in unwrapped.layers else None,
         details=details,
     )
-    catalog.commit(bucket, manifest)
-    return manifest
 
 
 def _details(tar: TarStream, unwrapped: layers.Unwrapped, path: Path, where: str) -> dict[str, Any]:
@@ -229,7 +227,3 @@ def passphrase_files(values: Sequence[str], fallback: Sequence[str]) -> list[str
         if not Path(name).is_file():
             raise ConfigError(f"key file {name} does not exist")
     return files
-
-
-def describe(manifest: Manifest) -> Mapping[str, Any]:
-    return dict(manifest.details.get("imported") or {})
