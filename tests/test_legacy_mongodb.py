@@ -195,3 +195,19 @@ def test_dr_import_prints_the_run_and_a_test_restore_request(
         failed = CliRunner().invoke(import_command, ["mongodb", str(bad)])
     assert failed.exit_code == 65
     assert f"error: {bad}: " in failed.output
+
+
+def test_an_imported_dump_unpacks_into_mongodumps_layout(
+    tmp_path: Path, bucket: Any, key_file: str, stack_env: dict[str, str]
+) -> None:
+    """``job unpack`` on an imported run: the old dump as a directory mongorestore reads."""
+    from shared.mongodb import job
+
+    path = legacydumps.build("archive.gz.enc-md5", tmp_path, key_file)
+    manifest = import_dump(bucket, path, [key_file])
+    out = tmp_path / "unpacked"
+    source = f"gs://{bucket.name}/{manifest.location.directory}"
+    assert job.main(["unpack", source, str(out), "--key-file", key_file], environ={}) == 0
+    users = (out / legacydumps.DB / "users.bson").read_bytes()
+    assert users == b"".join(legacydumps.users().documents)
+    assert (out / legacydumps.DB / "orders.metadata.json").exists()

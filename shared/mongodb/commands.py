@@ -201,8 +201,11 @@ def unpack_command(
     """Decrypt, decompress and unpack an archive into mongodump's directory layout."""
     if key_files:
         keyring: Any = FileKeyring(key_files)
+        passphrase_files = tuple(key_files)
     else:
-        keyring = keyring_for(_encryption(_sources(config_file, environ)), clients.secret_access())
+        encryption = _encryption(_sources(config_file, environ))
+        keyring = keyring_for(encryption, clients.secret_access())
+        passphrase_files = encryption.key_files
     with contextlib.ExitStack() as stack:
         manifest: Manifest | None = None
         if source.startswith("gs://"):
@@ -212,7 +215,9 @@ def unpack_command(
             found = storage.read_json(bucket, run_directory + "manifest.json")
             if found is not None:
                 manifest = Manifest.from_json(found[0], source)
-            stream = open_stored(bucket, run_directory + ARCHIVE_NAME, None, keyring)
+                stream = open_backup(bucket, manifest, None, keyring, passphrase_files)
+            else:
+                stream = open_stored(bucket, run_directory + ARCHIVE_NAME, None, keyring)
         elif os.path.isfile(source):
             stream = open_archive(stack.enter_context(Path(source).open("rb")), keyring)
         else:
