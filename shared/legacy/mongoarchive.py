@@ -22,6 +22,7 @@ recomputed: the import's own content hashes protect the data from then on.
 from __future__ import annotations
 
 import io
+import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,28 +34,76 @@ from shared.legacy.tarstream import Documents, Event, WholeFile, collection_spec
 from shared.mongodb import names
 from shared.mongodb.bsonio import MAX_DOCUMENT, MIN_DOCUMENT
 
+_LENGTH = struct.Struct("<i")
 TERMINATOR = b"\xff\xff\xff\xff"
 BATCH = 4 * 1024 * 1024
 _OPLOG = ("", "oplog")
 
 
 class _Reader:
+    """The archive's bytes, buffered here so that documents are found in bulk, not one read each."""
+
     def __init__(self, stream: io.BufferedReader, where: str) -> None:
         self._stream = stream
         self.where = where
+        self._data = b""
+        self._pos = 0
+
+    def _available(self, size: int) -> bool:
+        """At least ``size`` unread bytes in the buffer, unless the stream ends first."""
+        while len(self._data) - self._pos < size:
+            chunk = self._stream.read(max(BATCH, size))
+            if not chunk:
+                return False
+            self._data = self._data[self._pos :] + chunk
+            self._pos = 0
+        return True
 
     def exactly(self, size: int, what: str) -> bytes:
-        data = self._stream.read(size)
-        if len(data) != size:
+        if not self._available(size):
             raise TruncatedDataError(f"{self.where}: the archive ends inside {what}: cut short")
-        return data
+        start = self._pos
+        self._pos += size
+        return self._data[start : self._pos]
 
     def next_length(self) -> bytes:
         """The next 4 bytes, or ``b""`` at a clean end between namespaces."""
-        data = self._stream.read(4)
-        if data and len(data) != 4:
-            raise TruncatedDataError(f"{self.where}: the archive ends inside a header: cut short")
-        return data
+        return self.exactly(4, "a namespace header") if self._available(1) else b""
+
+    def documents(self, what: str) -> Iterator[tuple[bytes, list[int]]]:
+        """Whole documents up to the next terminator, about BATCH bytes at a time."""
+        while True:
+            data, start = self._data, self._pos
+            position, offsets, need, ended = start, [0], 4, False
+            while position + 4 <= len(data) and position - start < BATCH:
+                (length,) = _LENGTH.unpack_from(data, position)
+                if length == -1:
+                    ended = True
+                    break
+                self._check_length(length, what)
+                if position + length > len(data):
+                    need = length
+                    break
+                if data[position + length - 1] != 0:
+                    raise IntegrityError(
+                        f"{self.where}: damaged archive: a document in {what} is cut"
+                    )
+                position += length
+                offsets.append(position - start)
+            self._pos = position + 4 * ended
+            if len(offsets) > 1:
+                yield data[start:position], offsets
+            if ended:
+                return
+            if not self._available(need):
+                raise TruncatedDataError(f"{self.where}: the archive ends inside {what}: cut short")
+
+    def _check_length(self, length: int, what: str) -> None:
+        if not MIN_DOCUMENT <= length <= MAX_DOCUMENT:
+            raise IntegrityError(
+                f"{self.where}: not a mongodump archive: impossible document length {length} "
+                f"in {what}"
+            )
 
     def document(self, what: str, first: bytes | None = None) -> bytes | None:
         """The next BSON document, or None at a terminator."""
@@ -62,11 +111,7 @@ class _Reader:
         if prefix == TERMINATOR:
             return None
         length = int.from_bytes(prefix, "little", signed=True)
-        if not MIN_DOCUMENT <= length <= MAX_DOCUMENT:
-            raise IntegrityError(
-                f"{self.where}: not a mongodump archive: impossible document length {length} "
-                f"in {what}"
-            )
+        self._check_length(length, what)
         document = prefix + self.exactly(length - 4, what)
         if document[-1] != 0:
             raise IntegrityError(f"{self.where}: damaged archive: a document in {what} is cut")
@@ -85,7 +130,7 @@ class _Reader:
 def events(stream: io.BufferedReader, where: str) -> Iterator[Event]:
     """The archive's collections as :mod:`.tarstream` events, in archive order."""
     reader = _Reader(stream, where)
-    if stream.read(4) != ARCHIVE_MAGIC:
+    if reader.exactly(4, "the magic number") != ARCHIVE_MAGIC:
         raise UnknownFormatError(f"{where}: not a mongodump archive (no magic number)")
     header = reader.fields("the archive header")
     if header is None or not str(header.get("version", "")).startswith("0."):
@@ -139,12 +184,5 @@ def _body(reader: _Reader, expected: set[str]) -> Iterator[Event]:
 
 
 def _segment(reader: _Reader, path: str) -> Iterator[Documents]:
-    batch, offsets = bytearray(), [0]
-    while (document := reader.document(f"the documents of {path}")) is not None:
-        batch += document
-        offsets.append(len(batch))
-        if len(batch) >= BATCH:
-            yield Documents(path, bytes(batch), offsets)
-            batch, offsets = bytearray(), [0]
-    if len(offsets) > 1:
-        yield Documents(path, bytes(batch), offsets)
+    for data, offsets in reader.documents(f"the documents of {path}"):
+        yield Documents(path, data, offsets)
