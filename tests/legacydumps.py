@@ -78,12 +78,24 @@ def catalogue() -> tuple[Collection, ...]:
     return users(), orders()
 
 
-def crc64(data: bytes, crc: int = 0) -> int:
-    crc ^= 0xFFFFFFFFFFFFFFFF
-    for byte in data:
-        crc ^= byte
+def _crc64_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte
         for _ in range(8):
             crc = (crc >> 1) ^ (_CRC64_ECMA if crc & 1 else 0)
+        table.append(crc)
+    return table
+
+
+_TABLE = _crc64_table()
+
+
+def crc64(data: bytes) -> int:
+    """CRC-64-ECMA as Go's ``hash/crc64`` computes it (inverted before and after)."""
+    crc = 0xFFFFFFFFFFFFFFFF
+    for byte in data:
+        crc = _TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
     return crc ^ 0xFFFFFFFFFFFFFFFF
 
 

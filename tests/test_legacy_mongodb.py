@@ -211,3 +211,24 @@ def test_an_imported_dump_unpacks_into_mongodumps_layout(
     users = (out / legacydumps.DB / "users.bson").read_bytes()
     assert users == b"".join(legacydumps.users().documents)
     assert (out / legacydumps.DB / "orders.metadata.json").exists()
+
+
+def test_archive_documents_larger_than_a_read_and_long_segments_convert_exactly(
+    tmp_path: Path,
+) -> None:
+    """A 6 MiB document and a 5,000-document segment cross every buffer boundary of the reader."""
+    import io
+
+    from shared.legacy.chunks import buffered
+    from shared.mongodb.archive import drain
+
+    big = bson.encode({"_id": "big", "blob": b"\x00" * (6 * 1024 * 1024)})
+    small = tuple(bson.encode({"_id": i, "n": "x" * (i % 50)}) for i in range(5000))
+    documents = (*small[:2500], big, *small[2500:])
+    collection = legacydumps.Collection("users", legacydumps.users().metadata, documents)
+    data = legacydumps.archive_bytes((collection,), segment=5001)
+    tar, _ = mongo.convert(io.BytesIO(data), [], "users.archive")
+    drain(buffered(tar))
+    record = tar.files()["eyewear_ml/users.bson"]
+    assert record.size == sum(map(len, documents))
+    assert tar.contents()["eyewear_ml/users.bson"].count == 5001
