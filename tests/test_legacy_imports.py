@@ -20,6 +20,7 @@ from shared.errors import BackupNotFound, IntegrityError, RequestError
 from shared.gcs.backup import run_backup
 from shared.gcs.snapshot import COPIES_PREFIX, read_snapshot
 from shared.legacy import compare, dated, firestore, gcs
+from tests.devstack.process import REPO_ROOT
 from tests.devstack.storage import unique_bucket_name
 from tests.test_gcs_backup import fill, make_settings
 
@@ -119,3 +120,15 @@ def test_compare_puts_old_files_and_new_runs_on_the_same_day() -> None:
         ("2025-03-25", 1, 100, "old only"),
         ("2025-03-24", 1, 90, "old only"),
     ]
+
+
+def test_the_commands_run_without_the_dr_console() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.legacy", "import", "--help"],
+        capture_output=True, text=True, check=False, cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Register a backup the old scripts made" in done.stdout
