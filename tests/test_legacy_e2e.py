@@ -13,6 +13,7 @@ them; the restore requests are published with the real ``gcloud`` CLI.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -120,6 +121,8 @@ def test_old_mongodb_dumps_restore_through_dr_restore(
 def test_an_old_firestore_export_restores_through_dr_restore(platform: eyewear.Platform) -> None:
     from google.cloud import firestore
 
+    from shared.firestore import verify
+
     admin = platform.stack.env()["DR_FIRESTORE_ADMIN_ENDPOINT"]
     _gcloud(
         platform, "firestore", "export", FIRESTORE_EXPORT, "--async",
@@ -131,6 +134,8 @@ def test_an_old_firestore_export_restores_through_dr_restore(platform: eyewear.P
     wait_until(lambda: backups.get_blob(overall), 120, "the gcloud firestore export")
     printed = _dr_import("firestore", FIRESTORE_EXPORT)
     assert f"firestore/daily/{DAY}/" in printed
+    check = verify.check_backup(backups, dt.date(2025, 3, 25), "daily")  # the files, in place
+    assert check.verified is True, check.problems
     result = _completed(platform, {"target": "firestore", "date": DAY, "test_mode": True})
     client = firestore.Client(project=platform.stack.project)
     users = client.collection("users").count().get()[0][0].value
