@@ -132,3 +132,17 @@ def test_the_commands_run_without_the_dr_console() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "Register a backup the old scripts made" in done.stdout
+
+
+def test_compare_lists_old_copies_in_a_bucket_by_the_date_in_their_path(
+    storage_client: Any, buckets: tuple[Any, Any]
+) -> None:
+    _, backup = buckets
+    for name in ("gcs/2025-03-25/assets/a.png", "gcs/2025-03-25/assets/b.png", "gcs/2025-03-26/x"):
+        backup.blob(name).upload_from_string(b"12345")
+    old = compare.list_old(f"gs://{backup.name}/gcs/", storage_client)
+    days = compare.rows(old, [])
+    assert [(d.day.isoformat(), d.old_files, d.old_bytes) for d in days] == [
+        ("2025-03-26", 1, 5),
+        ("2025-03-25", 2, 10),
+    ]
