@@ -200,11 +200,14 @@ def test_dr_import_prints_the_run_and_a_test_restore_request(
 def test_an_imported_dump_unpacks_into_mongodumps_layout(
     tmp_path: Path, bucket: Any, key_file: str, stack_env: dict[str, str]
 ) -> None:
-    """``job unpack`` on an imported run: the old dump as a directory mongorestore reads."""
+    """``job verify`` and ``job unpack`` on an imported run: checked, then a mongodump directory."""
     from shared.mongodb import job
 
     path = legacydumps.build("archive.gz.enc-md5", tmp_path, key_file)
     manifest = import_dump(bucket, path, [key_file])
+    settings = {"MONGODB_GCS_BUCKET": bucket.name, "ENCRYPTION_KEY_FILE": key_file}
+    verify = ["verify", "--date", "2025-03-25", "--type", "daily"]
+    assert job.main(verify, environ={**stack_env, **settings}) == 0
     out = tmp_path / "unpacked"
     source = f"gs://{bucket.name}/{manifest.location.directory}"
     assert job.main(["unpack", source, str(out), "--key-file", key_file], environ={}) == 0
