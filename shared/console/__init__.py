@@ -1,0 +1,1 @@
+"""The operator console, ``dr``: click commands over the shared package."""
