@@ -3,7 +3,8 @@
 ``python -m shared.cli restore mongodb --date 2025-03-25 --type daily --test-mode --wait``
 runs ``dr restore mongodb --date 2025-03-25 --type daily --test-mode`` (``dr``
 follows by default; without ``--wait`` the alias adds ``--no-wait``).
-``status``, ``backups`` and ``backup`` map one for one. Everything else is
+``status``, ``backups`` and ``backup`` map one for one (``backup`` runs in the
+``manual`` tier unless ``--type`` names a scheduled one). Everything else is
 :mod:`shared.console`.
 """
 

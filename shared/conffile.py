@@ -29,6 +29,8 @@ _REFERENCE = re.compile(
     r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
 )
 _DOUBLE_QUOTE_ESCAPABLE = '$`"\\'
+BOM = "\ufeff"
+PREVIEW_LIMIT = 60
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,13 @@ class ConfFile:
 
 
 def load_conf(path: str | Path, environ: Mapping[str, str]) -> ConfFile:
-    """Read and parse ``path``; ``environ`` resolves references not defined in the file."""
+    """Read and parse ``path``; ``environ`` resolves references not defined in the file.
+
+    A UTF-8 byte order mark at the top (editors on Windows add one) is
+    skipped, as it carries no content.
+    """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
@@ -60,8 +66,9 @@ def load_conf(path: str | Path, environ: Mapping[str, str]) -> ConfFile:
 
 
 def parse_conf(text: str, source: str, environ: Mapping[str, str]) -> ConfFile:
+    """Parse a file's text (a leading byte order mark is skipped); errors name file and line."""
     values: dict[str, ConfValue] = {}
-    for number, raw_line in enumerate(text.splitlines(), start=1):
+    for number, raw_line in enumerate(text.removeprefix(BOM).splitlines(), start=1):
         line = raw_line.strip()
         if not line or line.startswith("#"):
             continue
@@ -70,7 +77,8 @@ def parse_conf(text: str, source: str, environ: Mapping[str, str]) -> ConfFile:
             line = line[len("export") :].lstrip()
         key_match = _KEY.match(line)
         if key_match is None or line[key_match.end() : key_match.end() + 1] != "=":
-            raise ConfigError(f'{where}: expected KEY="value", got {_preview(raw_line)}')
+            bom = " (it starts with a UTF-8 byte order mark, BOM)" if line.startswith(BOM) else ""
+            raise ConfigError(f'{where}: expected KEY="value", got {preview(raw_line)}{bom}')
         key = key_match.group(0)
 
         def lookup(name: str) -> str | None:
@@ -118,7 +126,7 @@ class _ValueScanner:
         if trailing and not trailing.startswith("#"):
             raise ConfigError(
                 f"{self.where}: unexpected text after the value of {self.key}: "
-                f"{_preview(trailing)} (quote values that contain spaces)"
+                f"{preview(trailing)} (quote values that contain spaces)"
             )
         return "".join(self.parts), tuple(self.unresolved)
 
@@ -176,6 +184,20 @@ class _ValueScanner:
         raise self._error("has an unterminated double quote")
 
 
-def _preview(text: str) -> str:
+def shorten(text: str, limit: int = PREVIEW_LIMIT) -> str:
+    """``text`` if short, else its first characters, ``...`` and its length.
+
+    A 10 MB value echoed whole would make one log line far over Cloud
+    Logging's entry limit, and no operator reads past the first words anyway.
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 3]}... ({len(text):,} characters)"
+
+
+def preview(text: str, limit: int = PREVIEW_LIMIT) -> str:
+    """A value as errors quote it: stripped, quoted, and shortened as :func:`shorten` does."""
     shown = text.strip()
-    return repr(shown if len(shown) <= 60 else shown[:57] + "...")
+    if len(shown) <= limit:
+        return repr(shown)
+    return f"{shown[: limit - 3]!r}... ({len(shown):,} characters)"

@@ -15,10 +15,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from shared import settings_source as s
 from shared.errors import ConfigError
+from shared.manifest import MANUAL_TIER, SCHEDULED_TIERS
+from shared.retention import Policy, Span
 from shared.secret import Secret
 from shared.settings_source import Key, SecretAccess, Sources
 
@@ -89,6 +91,14 @@ RETENTION_WEEKLY = Key("RETENTION_WEEKLY", s.integer(0), COUNT, default=12)
 RETENTION_MONTHLY = Key("RETENTION_MONTHLY", s.integer(0), COUNT, default=12)
 ENABLE_HOURLY = Key("ENABLE_HOURLY", s.boolean, "true or false", default=False)
 HOURLY_RETENTION = Key("HOURLY_RETENTION", s.integer(0), COUNT, default=24)
+
+# --- retention of every target (restic's keep-within-* and the manual tier) ----------------
+DURATION = "a duration such as 30d, 36h or 1y6m (y, m = months, d, h)"
+DR_RETENTION_MANUAL = Key("DR_RETENTION_MANUAL", s.integer(0), COUNT, default=7)
+DR_RETENTION_WITHIN: Mapping[str, Key[Span]] = {
+    name: Key(f"DR_RETENTION_WITHIN_{name.upper()}", Span.parse, DURATION)
+    for name in ("hourly", "daily", "weekly", "monthly", "yearly")
+}
 
 # --- Firestore -----------------------------------------------------------------------------
 FIRESTORE_PROJECT_ID = Key(
@@ -170,9 +180,9 @@ DR_DRILL_TIMEOUT_MINUTES = Key(
     "DR_DRILL_TIMEOUT_MINUTES", s.integer(1), "minutes >= 1", default=240
 )
 DR_DRILL_WINDOW_DAYS = Key("DR_DRILL_WINDOW_DAYS", s.integer(1), "days >= 1", default=30)
-DURATION = "a duration such as 90m, 26h or 2d"
+OBJECTIVE = "a duration such as 90min, 26h or 2d (s, min, h, d)"
 OBJECTIVES = {
-    (kind, target): Key(f"{kind}_OBJECTIVE_{target.upper()}", s.duration, DURATION)
+    (kind, target): Key(f"{kind}_OBJECTIVE_{target.upper()}", s.duration, OBJECTIVE)
     for kind in ("RPO", "RTO")
     for target in ("mongodb", "firestore", "gcs")
 }
@@ -183,6 +193,7 @@ DR_FRESHNESS_GRACE_MINUTES = Key(
 KNOWN_KEYS = (
     frozenset(key.name for key in globals().values() if isinstance(key, Key))
     | frozenset(key.name for key in OBJECTIVES.values())
+    | frozenset(key.name for key in DR_RETENTION_WITHIN.values())
     | {s.CONFIG_FILE_VARIABLE}
 )
 
@@ -213,13 +224,17 @@ class EncryptionSettings:
 
 @dataclass(frozen=True)
 class TierRetention:
-    """The old scripts' grandfather-father-son counts, one series per tier."""
+    """Each tier's retention policy: one series per tier, the manual tier with its own.
 
-    daily: int = 30
-    weekly: int = 12
-    monthly: int = 12
+    A tier without a policy (one the target does not run) gets the empty
+    policy, which deletes nothing.
+    """
+
+    policies: Mapping[str, Policy]
     enable_hourly: bool = False
-    hourly: int = 24
+
+    def policy(self, tier: str) -> Policy:
+        return self.policies.get(tier, Policy())
 
 
 @dataclass(frozen=True)
@@ -241,7 +256,7 @@ class FirestoreSettings:
     project_id: str
     bucket: str
     collection_ids: tuple[str, ...]
-    retention_days: int
+    retention: TierRetention
     database: str
     notify: NotifySettings
     export_timeout_minutes: int = 720
@@ -254,7 +269,7 @@ class GcsSettings:
     source_buckets: tuple[str, ...]
     backup_bucket: str
     critical_files: tuple[str, ...]
-    retention_days: int
+    retention: TierRetention
     shard_size: int
     copy_workers: int
     notify: NotifySettings
@@ -352,6 +367,29 @@ def mongodb_prefix(src: Sources) -> str:
     return f"{backup_dir}/" if backup_dir else ""
 
 
+def tier_retention(
+    src: Sources, scheduled: Mapping[str, Policy], *, enable_hourly: bool = False
+) -> TierRetention:
+    """The scheduled tiers' policies with the ``DR_RETENTION_WITHIN_*`` windows, plus manual.
+
+    The windows apply to every scheduled tier's series (each measured from
+    that tier's newest backup); manual backups keep their own count,
+    ``DR_RETENTION_MANUAL``, so they never take a scheduled backup's place.
+    """
+    windows: dict[str, Any] = {
+        f"within_{name}": src.get(key) or Span() for name, key in DR_RETENTION_WITHIN.items()
+    }
+    policies = {tier: replace(policy, **windows) for tier, policy in scheduled.items()}
+    policies[MANUAL_TIER] = Policy(last=_or_default(src, DR_RETENTION_MANUAL))
+    return TierRetention(policies, enable_hourly)
+
+
+def _days_retention(src: Sources, key: Key[int]) -> TierRetention:
+    """``FIRESTORE_RETENTION_DAYS``/``GCS_RETENTION_DAYS`` N: restic's ``within Nd`` per tier."""
+    within = Span(days=_or_default(src, key))
+    return tier_retention(src, {tier: Policy(within=within) for tier in SCHEDULED_TIERS})
+
+
 def mongodb_settings(src: Sources) -> MongoSettings:
     return MongoSettings(
         uri=src.require(MONGODB_URI),
@@ -363,12 +401,15 @@ def mongodb_settings(src: Sources) -> MongoSettings:
             key_files=_or_default(src, ENCRYPTION_KEY_FILE),
             key_secret=src.get(ENCRYPTION_KEY_SECRET),
         ),
-        retention=TierRetention(
-            daily=_or_default(src, RETENTION_DAILY),
-            weekly=_or_default(src, RETENTION_WEEKLY),
-            monthly=_or_default(src, RETENTION_MONTHLY),
+        retention=tier_retention(
+            src,
+            {
+                "hourly": Policy(hourly=_or_default(src, HOURLY_RETENTION)),
+                "daily": Policy(daily=_or_default(src, RETENTION_DAILY)),
+                "weekly": Policy(weekly=_or_default(src, RETENTION_WEEKLY)),
+                "monthly": Policy(monthly=_or_default(src, RETENTION_MONTHLY)),
+            },
             enable_hourly=_or_default(src, ENABLE_HOURLY),
-            hourly=_or_default(src, HOURLY_RETENTION),
         ),
         compression_level=_or_default(src, COMPRESSION_LEVEL),
         parallel_collections=_or_default(src, MONGODB_PARALLEL_COLLECTIONS),
@@ -381,7 +422,7 @@ def firestore_settings(src: Sources) -> FirestoreSettings:
         project_id=src.require(FIRESTORE_PROJECT_ID),
         bucket=src.require(FIRESTORE_GCS_BUCKET),
         collection_ids=_or_default(src, FIRESTORE_COLLECTION_IDS),
-        retention_days=_or_default(src, FIRESTORE_RETENTION_DAYS),
+        retention=_days_retention(src, FIRESTORE_RETENTION_DAYS),
         database=_or_default(src, FIRESTORE_DATABASE),
         notify=notify_settings(src),
         export_timeout_minutes=_or_default(src, FIRESTORE_EXPORT_TIMEOUT_MINUTES),
@@ -395,7 +436,7 @@ def gcs_settings(src: Sources) -> GcsSettings:
         source_buckets=src.require(GCS_SOURCE_BUCKETS),
         backup_bucket=src.require(GCS_BACKUP_BUCKET),
         critical_files=_or_default(src, GCS_CRITICAL_FILES),
-        retention_days=_or_default(src, GCS_RETENTION_DAYS),
+        retention=_days_retention(src, GCS_RETENTION_DAYS),
         shard_size=_or_default(src, GCS_SHARD_SIZE),
         copy_workers=_or_default(src, GCS_COPY_WORKERS),
         notify=notify_settings(src),

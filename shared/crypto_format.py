@@ -137,8 +137,11 @@ def read_header(source: Readable) -> Header:
     """Read and check the header only: learn the key id without any key.
 
     The fixed part ends with a CRC-32 checked before its key-id length is
-    trusted, so damage there reads as tampering, not as a cut; the key id is
-    covered by a second CRC-32 before it is looked up.
+    trusted, so damage there reads as tampering, not as a cut; fields out of
+    the format's ranges are then a format error before the key id is read
+    (a key id over 1,024 bytes is never read, let alone looked up); the key
+    id is covered by a second CRC-32 before it is looked up. Checks run in
+    the document's order ("Which error wins"), the first failing one decides.
     """
     fixed = read_exactly(source, _FIXED.size + 4)
     if fixed[:4] != MAGIC[: len(fixed[:4])]:
@@ -155,14 +158,22 @@ def read_header(source: Readable) -> Header:
     if not _crc_ok(fixed):
         raise TamperedDataError("encryption header is damaged (checksum mismatch)")
     _, version, segment_size, salt, prefix, check, key_id_size = _FIXED.unpack(fixed[:-4])
+    if not MIN_SEGMENT_SIZE <= segment_size <= MAX_SEGMENT_SIZE:
+        raise UnknownFormatError(
+            f"encryption header has segment size {segment_size}; the format allows "
+            f"{MIN_SEGMENT_SIZE} to {MAX_SEGMENT_SIZE}"
+        )
+    if not 0 < key_id_size <= MAX_KEY_ID_SIZE:
+        raise UnknownFormatError(
+            f"encryption header has a key id of {key_id_size} bytes; the format allows "
+            f"1 to {MAX_KEY_ID_SIZE}"
+        )
     rest = read_exactly(source, key_id_size + 4)
     if len(rest) < key_id_size + 4:
         raise TruncatedDataError("stream ends inside the encryption header's key id")
     raw = fixed + rest
     if not _crc_ok(raw):
         raise TamperedDataError("encryption header's key id is damaged (checksum mismatch)")
-    if not MIN_SEGMENT_SIZE <= segment_size <= MAX_SEGMENT_SIZE or key_id_size == 0:
-        raise UnknownFormatError(f"encryption header has unsupported segment size {segment_size}")
     try:
         key_id = rest[:-4].decode()
     except UnicodeDecodeError:

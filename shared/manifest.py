@@ -11,7 +11,8 @@ backup. Layout (all times UTC)::
 straight onto a path: ``--date 2025-03-25 --type daily`` is
 ``mongodb/daily/2025-03-25/``, adding ``--hour 14 --type hourly`` is
 ``mongodb/hourly/2025-03-25T14/``. Run ids start with their UTC start time, so
-they sort by time and say when they ran.
+they sort by time and say when they ran. ``<tier>`` is a scheduled tier
+(``hourly``, ``daily``, ``weekly``, ``monthly``) or ``manual``.
 """
 
 from __future__ import annotations
@@ -28,14 +29,18 @@ from shared.errors import IntegrityError, RequestError
 
 FORMAT = "eyewearml-dr-manifest/1"
 MANIFEST_NAME = "manifest.json"
-TIERS = ("hourly", "daily", "weekly", "monthly")
+SCHEDULED_TIERS = ("hourly", "daily", "weekly", "monthly")
+# Manual backups (``python -m shared.cli backup``) are a tier of their own, so
+# taking one never changes which scheduled backups retention keeps.
+MANUAL_TIER = "manual"
+TIERS = (*SCHEDULED_TIERS, MANUAL_TIER)
 TARGETS = ("mongodb", "firestore", "gcs")
 STATUSES = ("succeeded", "failed")
 TOOL_VERSION = f"eyewearml-dr {__version__}"
 
 _RUN_ID = re.compile(r"^(?P<time>\d{8}T\d{6}Z)-(?P<token>[0-9a-f]{8})$")
 _RUN_PATH = re.compile(
-    r"^(?P<prefix>.*?)(?P<target>mongodb|firestore|gcs)/(?P<tier>hourly|daily|weekly|monthly)/"
+    r"^(?P<prefix>.*?)(?P<target>mongodb|firestore|gcs)/(?P<tier>hourly|daily|weekly|monthly|manual)/"
     r"(?P<slot>\d{4}-\d{2}-\d{2}(?:T\d{2})?)/(?P<run_id>\d{8}T\d{6}Z-[0-9a-f]{8})/"
 )
 

@@ -4,7 +4,12 @@ The pure core says what a policy means; this caller decides what is safe to
 act on (restic's ``forget`` command does the same around its policy):
 
 * An empty policy deletes nothing (a missing setting must not wipe backups).
-* The newest successful backup is never deleted, whatever the policy says.
+  (A policy with any rule keeps the newest successful backup by itself.)
+* The newest successful backup of each tier that is at least one schedule
+  period old (:data:`PERIODS`) is kept whatever the policy says. After an
+  incident, newer backups may hold the damaged data, while the policy counts
+  only backups: without this guard a manual backup or the next scheduled run
+  could push the last good one out.
 * Failed and incomplete runs are removed only after a grace period, so a run
   still in progress (or a failure someone is investigating) is left alone.
 * A dry run decides the same way, logs every decision with its reason and
@@ -25,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from shared import storage
 from shared.catalog import CatalogEntry
+from shared.manifest import MANUAL_TIER
 from shared.retention import Policy, apply_policy
 
 if TYPE_CHECKING:
@@ -33,6 +39,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_GRACE = timedelta(days=2)
+
+# Each tier's schedule period and its name in reasons (monthly: the longest month).
+# Manual backups have no schedule; a day keeps the one taken before an incident's.
+PERIODS: dict[str, tuple[timedelta, str]] = {
+    "hourly": (timedelta(hours=1), "an hour"),
+    "daily": (timedelta(days=1), "a day"),
+    "weekly": (timedelta(days=7), "a week"),
+    "monthly": (timedelta(days=31), "31 days"),
+    MANUAL_TIER: (timedelta(days=1), "a day"),
+}
 
 
 @dataclass(frozen=True)
@@ -53,12 +69,12 @@ def plan(
             PruneDecision(e, False, "no retention rule is set: nothing is deleted") for e in entries
         ]
     decision = apply_policy(backups, policy, now)
-    newest = max(backups, key=lambda e: (e.time, e.backup_id), default=None)
+    last_good = _last_good(backups, now)
     for entry in decision.keep:
         decisions.append(PruneDecision(entry, False, ", ".join(decision.reasons[entry.backup_id])))
     for entry in decision.remove:
-        if entry is newest:
-            decisions.append(PruneDecision(entry, False, "newest successful backup (always kept)"))
+        if entry.backup_id in last_good:
+            decisions.append(PruneDecision(entry, False, last_good[entry.backup_id]))
         else:
             decisions.append(PruneDecision(entry, True, f"outside policy ({policy.describe()})"))
     for entry in entries:
@@ -73,6 +89,22 @@ def plan(
             )
     decisions.sort(key=lambda d: (d.entry.time, d.entry.backup_id), reverse=True)
     return decisions
+
+
+def _last_good(backups: Sequence[CatalogEntry], now: datetime) -> dict[str, str]:
+    """The guard: per tier, the newest successful backup at least one period old, with why."""
+    guarded: dict[str, str] = {}
+    tiers: set[str] = set()
+    by_id = sorted(backups, key=lambda e: e.backup_id)  # equal times: as apply_policy orders
+    for entry in sorted(by_id, key=lambda e: e.time, reverse=True):
+        tier = entry.location.tier
+        period, name = PERIODS[tier]
+        if tier not in tiers and entry.time <= now - period:
+            tiers.add(tier)
+            guarded[entry.backup_id] = (
+                f"newest {tier} backup older than {name} (kept: newer ones may hold damaged data)"
+            )
+    return guarded
 
 
 def execute(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Generic, Protocol, TypeVar
 
-from shared.conffile import ConfFile, load_conf
+from shared.conffile import ConfFile, load_conf, preview, shorten
 from shared.errors import ConfigError
 from shared.secret import Secret
 
@@ -92,7 +92,7 @@ class Sources:
             entry = self._conf.values[name]
             where = f"{self._conf.path} line {entry.line}"
             if entry.unresolved and not entry.value:
-                unset = ", ".join("${" + ref + "}" for ref in entry.unresolved)
+                unset = ", ".join("${" + shorten(ref) + "}" for ref in entry.unresolved)
                 raise ConfigError(
                     f"{name} is empty in {where}: it refers to {unset}, which is not set"
                 )
@@ -112,9 +112,11 @@ class Sources:
         try:
             return key.parse(raw)
         except (ValueError, ConfigError) as exc:
-            shown = "(secret value hidden)" if key.secret else repr(raw)
+            # Only a short prefix of the value, and of a reason that may quote it.
+            shown = "(secret value hidden)" if key.secret else preview(raw)
+            reason = shorten(str(exc), 100)
             raise ConfigError(
-                f"{key.name} from {origin} is {shown}; expected {key.form} ({exc})"
+                f"{key.name} from {origin} is {shown}; expected {key.form} ({reason})"
             ) from None
 
     def require(self, key: Key[T]) -> T:
@@ -155,12 +157,16 @@ def boolean(raw: str) -> bool:
     raise ValueError("not a boolean")
 
 
-_DURATION = re.compile(r"^(\d{1,6})\s*(s|m|h|d)$")
-_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_DURATION = re.compile(r"^(\d{1,6})\s*(s|min|h|d)$")
+_DURATION_UNITS = {"s": "seconds", "min": "minutes", "h": "hours", "d": "days"}
 
 
 def duration(raw: str) -> timedelta:
-    """``90m``, ``26h``, ``2d``: one whole number and one unit (s, m, h, d)."""
+    """``90min``, ``26h``, ``2d``: one whole number and one unit (s, min, h, d).
+
+    Minutes are ``min``, never ``m``: in retention durations (restic's form)
+    ``m`` means months, and one setting file must not read ``90m`` two ways.
+    """
     found = _DURATION.match(raw.strip().lower())
     if found is None:
         raise ValueError("not a duration")
@@ -169,6 +175,8 @@ def duration(raw: str) -> timedelta:
 
 def integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     def parse(raw: str) -> int:
+        if len(raw) > 18:
+            raise ValueError("too many digits")
         value = int(raw)
         if value < minimum or (maximum is not None and value > maximum):
             raise ValueError("out of range")

@@ -5,7 +5,8 @@ the backups it watches, so a backup that never starts is still noticed. The
 decision is :mod:`shared.freshness` (pure); this module does the reading and
 writing around it:
 
-1. the newest good backup of every watched target, from its catalog;
+1. the newest good *scheduled* backup of every watched target, from its
+   catalog (a manual backup is welcome, but it does not prove the schedule runs);
 2. the open incidents from ``freshness/incidents.json`` in the state bucket,
    with the generation read;
 3. the new incidents written back *with that generation* before anything is
@@ -31,6 +32,7 @@ from shared.catalog import Catalog
 from shared.config import WatchSettings
 from shared.errors import ConflictError, DRError
 from shared.freshness import Alert, Expectation, Freshness
+from shared.manifest import MANUAL_TIER
 from shared.notify import RunReport
 
 if TYPE_CHECKING:
@@ -80,7 +82,8 @@ def newest_good_backups(
         except DRError as exc:
             unreadable[target] = f"{type(exc).__name__}: {exc}"
             continue
-        newest[target] = good[0].time if good else None
+        scheduled = [entry for entry in good if entry.location.tier != MANUAL_TIER]
+        newest[target] = scheduled[0].time if scheduled else None
     return newest, unreadable
 
 

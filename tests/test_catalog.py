@@ -6,12 +6,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shared import catalog, prune, storage
-from shared.catalog import Catalog
+from shared.catalog import Catalog, CatalogEntry
 from shared.errors import BackupNotFound, ConflictError, IntegrityError, RequestError
 from shared.manifest import Artifact, Manifest, RunLocation, new_run_id
-from shared.retention import Policy
+from shared.retention import Policy, Span
 
 NOW = datetime(2025, 3, 25, 12, 0, tzinfo=UTC)
 
@@ -136,15 +138,14 @@ def test_a_tampered_manifest_is_reported_not_trusted(bucket: Any) -> None:
         Catalog(bucket, "mongodb").entries()
 
 
-def test_prune_keeps_the_newest_good_backup_and_grace_protects_runs_in_flight(bucket: Any) -> None:
-    old = [run(bucket, "daily", NOW - timedelta(days=d)) for d in (40, 35)]
+def test_prune_applies_the_policy_and_grace_protects_runs_in_flight(bucket: Any) -> None:
+    old = [run(bucket, "daily", NOW - timedelta(days=d)) for d in (80, 35)]
     failed_old = run(bucket, "daily", NOW - timedelta(days=10), status="failed")
     in_flight = run(bucket, "daily", NOW - timedelta(hours=1), status=None)
-    decisions = prune.plan(
-        Catalog(bucket, "mongodb").entries(), Policy(within=timedelta(days=30)), NOW
-    )
+    decisions = prune.plan(Catalog(bucket, "mongodb").entries(), Policy(within=Span(days=30)), NOW)
     by_id = {d.entry.backup_id: d for d in decisions}
-    assert by_id[old[1].run_id].reason == "newest successful backup (always kept)"
+    # restic's within: 30 days before the newest backup, however old that one is.
+    assert by_id[old[1].run_id].reason == "within 30d"
     assert by_id[old[0].run_id].remove
     assert by_id[failed_old.run_id].remove
     assert not by_id[in_flight.run_id].remove
@@ -159,9 +160,68 @@ def test_prune_keeps_the_newest_good_backup_and_grace_protects_runs_in_flight(bu
     assert not list(bucket.list_blobs(prefix=old[0].directory))
 
 
+def test_newer_backups_cannot_push_out_the_last_one_older_than_a_period(bucket: Any) -> None:
+    """After an incident at 10:00, today's backups may hold damaged data; yesterday's stays."""
+    older = run(bucket, "daily", NOW - timedelta(days=2, hours=11))
+    last_good = run(bucket, "daily", NOW - timedelta(days=1, hours=11))
+    damaged = run(bucket, "daily", NOW - timedelta(hours=1))
+    decisions = prune.plan(Catalog(bucket, "mongodb").entries("daily"), Policy(daily=1), NOW)
+    by_id = {d.entry.backup_id: d for d in decisions}
+    assert by_id[damaged.run_id].reason == "daily snapshot"
+    assert not by_id[last_good.run_id].remove
+    assert by_id[last_good.run_id].reason.startswith("newest daily backup older than a day")
+    assert by_id[older.run_id].remove
+
+
+def test_a_manual_backup_is_its_own_series_and_never_evicts_a_scheduled_one(bucket: Any) -> None:
+    """A manual run the same day as the scheduled one lands in the manual tier."""
+    scheduled = run(bucket, "daily", NOW - timedelta(hours=11))
+    manual = [run(bucket, "manual", NOW - timedelta(hours=h)) for h in (30, 3, 2, 1)]
+    found = Catalog(bucket, "mongodb")
+    daily = prune.plan(found.entries("daily"), Policy(daily=1), NOW)
+    assert [(d.entry.backup_id, d.remove) for d in daily] == [(scheduled.run_id, False)]
+    kept = prune.plan(found.entries("manual"), Policy(last=2), NOW)
+    assert [d.entry.backup_id for d in kept if not d.remove] == [
+        manual[3].run_id,
+        manual[2].run_id,
+        manual[0].run_id,  # the newest manual backup older than a day: the guard keeps it
+    ]
+    assert manual[0].directory.startswith("mongodb/manual/")
+    assert found.resolve(None, "manual").backup_id == manual[3].run_id
+    assert found.resolve(NOW.date(), "daily").backup_id == scheduled.run_id
+
+
 def test_an_empty_policy_deletes_nothing(bucket: Any) -> None:
     runs = [run(bucket, "daily", NOW - timedelta(days=d)) for d in (400, 200)]
     decisions = prune.plan(Catalog(bucket, "mongodb").entries(), Policy(), NOW)
     assert not any(d.remove for d in decisions)
     assert prune.execute(bucket, decisions, dry_run=False) == []
     assert len(Catalog(bucket, "mongodb").backups()) == len(runs)
+
+
+def _entry(tier: str, when: datetime, index: int) -> CatalogEntry:
+    location = RunLocation("", "mongodb", tier, new_run_id(when, f"{index:08x}"))
+    return CatalogEntry(location, Manifest(location, "succeeded", when, when, {}), ())
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["hourly", "daily", "manual"]), st.integers(0, 40 * 24 * 60)),
+        max_size=25,
+    ),
+    st.sampled_from(
+        [Policy(last=1), Policy(daily=1), Policy(hourly=2, monthly=1), Policy(within=Span(hours=3))]
+    ),
+)
+def test_prune_never_removes_the_last_backup_older_than_a_period_nor_the_newest(
+    runs: list[tuple[str, int]], policy: Policy
+) -> None:
+    entries = [_entry(tier, NOW - timedelta(minutes=m), i) for i, (tier, m) in enumerate(runs)]
+    removed = {d.entry.backup_id for d in prune.plan(entries, policy, NOW) if d.remove}
+    protected = [
+        min(older, key=lambda e: (-e.time.timestamp(), e.backup_id))  # equal times: lower id
+        for tier, (period, _) in prune.PERIODS.items()
+        if (older := [e for e in entries if e.location.tier == tier and e.time <= NOW - period])
+    ]
+    newest = min(entries, key=lambda e: (-e.time.timestamp(), e.backup_id), default=None)
+    assert not removed & {e.backup_id for e in [*protected, *([newest] if newest else [])]}

@@ -108,3 +108,11 @@ def test_the_alias_follows_only_with_wait() -> None:
         "--type",
         "daily",
     ]
+
+
+def test_a_manual_backup_goes_to_the_manual_tier_unless_a_scheduled_one_is_named() -> None:
+    from shared.console.backups import backup
+
+    (tier,) = [param for param in backup.params if param.name == "tier"]
+    assert tier.default == "manual"
+    assert "daily" in tier.type.choices  # type: ignore[attr-defined]

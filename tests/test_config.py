@@ -11,6 +11,7 @@ import pytest
 from shared import config
 from shared.conffile import parse_conf
 from shared.errors import ConfigError
+from shared.retention import Policy, Span
 
 CONF = Path(__file__).parent / "data" / "conf"
 SLACK = "https://hooks.slack.com/services/TXXXXXX/BXXXXXX/XXXXXXXX"
@@ -32,7 +33,7 @@ def test_the_guides_gcs_conf_loads_verbatim() -> None:
         "models/face-analysis-v2.0/model.pb",
         "config/production.json",
     )
-    assert settings.retention_days == 90
+    assert settings.retention.policy("daily") == Policy(within=Span(days=90))
     assert settings.notify.emails == ("devops@example.com",)
     assert [hook.reveal() for hook in settings.notify.webhooks] == [SLACK]
 
@@ -42,7 +43,7 @@ def test_the_guides_firestore_conf_loads_verbatim() -> None:
     assert settings.project_id == "eyewearml-project"
     assert settings.bucket == "eyewearml-backups"
     assert settings.collection_ids == ("users", "products", "sessions")
-    assert settings.retention_days == 30
+    assert settings.retention.policy("weekly") == Policy(within=Span(days=30))
     assert settings.database == "(default)"
 
 
@@ -58,8 +59,11 @@ def test_the_guides_mongodb_conf_loads_verbatim_with_its_uri_from_the_environmen
     assert settings.prefix == "path/to/backup/directory/"
     assert settings.encryption.key_files == ("/etc/eyewearml/backup_encryption.key",)
     retention = settings.retention
-    assert (retention.daily, retention.weekly, retention.monthly) == (30, 12, 12)
-    assert (retention.enable_hourly, retention.hourly) == (True, 24)
+    assert retention.policy("daily") == Policy(daily=30)
+    assert retention.policy("weekly") == Policy(weekly=12)
+    assert retention.policy("monthly") == Policy(monthly=12)
+    assert (retention.enable_hourly, retention.policy("hourly")) == (True, Policy(hourly=24))
+    assert retention.policy("manual") == Policy(last=7)
     assert "s3cret" not in repr(settings)
 
 
@@ -72,8 +76,28 @@ def test_an_unset_reference_is_named_in_the_error() -> None:
 
 def test_precedence_argument_over_environment_over_file_over_default() -> None:
     assert load("gcs").shard_size == 1000  # default
-    assert load("gcs", {"GCS_RETENTION_DAYS": "7"}).retention_days == 7  # env beats file
-    assert load("gcs", {"GCS_RETENTION_DAYS": "7"}, GCS_RETENTION_DAYS="3").retention_days == 3
+    week, three_days = Policy(within=Span(days=7)), Policy(within=Span(days=3))
+    assert load("gcs", {"GCS_RETENTION_DAYS": "7"}).retention.policy("daily") == week
+    overridden = load("gcs", {"GCS_RETENTION_DAYS": "7"}, GCS_RETENTION_DAYS="3")
+    assert overridden.retention.policy("daily") == three_days
+
+
+def test_within_windows_join_every_scheduled_tier_and_manual_keeps_its_own_count() -> None:
+    environ = {
+        "MONGODB_GCS_BUCKET": "eyewearml-backups",
+        "DISASTER_RECOVERY_DEVELOPER_GUIDE_SECRET_1": "mongodb://db.internal/",
+        "DR_RETENTION_WITHIN_DAILY": "14d",
+        "DR_RETENTION_WITHIN_YEARLY": "5y",
+        "DR_RETENTION_MANUAL": "3",
+    }
+    retention = load("mongodb", environ).retention
+    windows: dict[str, Any] = {"within_daily": Span(days=14), "within_yearly": Span(years=5)}
+    assert retention.policy("daily") == Policy(daily=30, **windows)
+    assert retention.policy("hourly") == Policy(hourly=24, **windows)
+    assert retention.policy("manual") == Policy(last=3)
+    gcs = load("gcs", {"DR_RETENTION_WITHIN_HOURLY": "2d", "GCS_RETENTION_DAYS": "0"}).retention
+    assert gcs.policy("daily") == Policy(within_hourly=Span(days=2))
+    assert load("gcs", {"GCS_RETENTION_DAYS": "0"}).retention.policy("daily").is_empty()
 
 
 def test_the_config_file_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -107,6 +131,12 @@ def test_the_config_file_can_come_from_the_environment(monkeypatch: pytest.Monke
         ("NOTIFY_EMAIL", "devops-at-example.com", r"NOTIFY_EMAIL .*email addresses"),
         ("SMTP_PORT", "70000", r"SMTP_PORT .*1-65535"),
         ("SMTP_STARTTLS", "maybe", r"SMTP_STARTTLS .*true or false"),
+        (
+            "DR_RETENTION_WITHIN_WEEKLY",
+            "3 weeks",
+            r"DR_RETENTION_WITHIN_WEEKLY .*expected a duration such as 30d",
+        ),
+        ("DR_RETENTION_MANUAL", "-1", r"DR_RETENTION_MANUAL .*expected a whole number >= 0"),
     ],
 )
 def test_a_bad_value_names_the_key_and_the_expected_form(
@@ -226,3 +256,45 @@ def test_a_reference_to_an_earlier_key_in_the_file() -> None:
 def test_lines_a_shell_would_run_are_refused_with_file_and_line(text: str, expected: str) -> None:
     with pytest.raises(ConfigError, match=r"t\.conf:2: .*" + expected.replace("(", r"\(")):
         parse_conf("# header\n" + text, "t.conf", {})
+
+
+HUGE = "9" * 5_000_000 + "x" * 5_000_000  # 10 MB: far over Cloud Logging's entry limit
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "GCS_RETENTION_DAYS",
+        "NOTIFY_TIMEOUT_SECONDS",
+        "GCS_BACKUP_BUCKET",
+        "NOTIFY_EMAIL",
+        "DR_RETENTION_WITHIN_DAILY",
+    ],
+)
+def test_a_huge_bad_value_is_shown_as_a_short_prefix(key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"{key} from environment variable is '9+'\.\.\.") as e:
+        load("gcs", {key: HUGE})
+    message = str(e.value)
+    assert len(message) < 500
+    assert "(10,000,000 characters)" in message
+
+
+def test_a_huge_bad_line_in_a_conf_file_is_shown_as_a_short_prefix(tmp_path: Path) -> None:
+    conf = tmp_path / "huge.conf"
+    conf.write_text(f'GCS_BACKUP_BUCKET="b" {HUGE}\n{HUGE}\n')
+    with pytest.raises(ConfigError, match=r"unexpected text after the value") as caught:
+        config.sources(config_file=str(conf), environ={})
+    assert len(str(caught.value)) < 300
+
+
+def test_a_byte_order_mark_at_the_top_of_a_conf_file_is_skipped(tmp_path: Path) -> None:
+    conf = tmp_path / "bom.conf"
+    conf.write_bytes(b'\xef\xbb\xbfGCS_SOURCE_BUCKETS="a-bucket"\nGCS_BACKUP_BUCKET="backups"\n')
+    settings = config.gcs_settings(config.sources(config_file=str(conf), environ={}))
+    assert settings.source_buckets == ("a-bucket",)
+    assert parse_conf('\ufeffA="x"', "t.conf", {}).values["A"].value == "x"
+
+
+def test_a_byte_order_mark_inside_a_conf_file_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"t\.conf:2: .*byte order mark, BOM"):
+        parse_conf('A="x"\n\ufeffB="y"', "t.conf", {})

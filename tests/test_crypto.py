@@ -69,13 +69,18 @@ def _split(stream: bytes) -> tuple[bytes, list[bytes]]:
 # --- test vectors -------------------------------------------------------------
 
 
-def _reference_encrypt(plaintext: bytes) -> bytes:
-    """An encoder written from ENCRYPTION_FORMAT.md alone, sharing no code with the product."""
+def _reference_stream(
+    chunks: list[bytes], key_id: bytes = VECTORS["key_id"].encode(), size: int | None = None
+) -> bytes:
+    """A stream of these segments (the last final), written from ENCRYPTION_FORMAT.md alone.
+
+    Shares no code with the product, so it can also build what the product's
+    writer never makes (an empty final segment after full ones, odd key ids).
+    """
     key = bytes.fromhex(VECTORS["key"])
     salt = bytes.fromhex(VECTORS["salt"])
     prefix = bytes.fromhex(VECTORS["nonce_prefix"])
-    size = VECTORS["segment_size"]
-    key_id = VECTORS["key_id"].encode()
+    size = VECTORS["segment_size"] if size is None else size
 
     def hkdf(info: bytes) -> bytes:
         return HKDF(SHA256(), 32, salt, info).derive(key)
@@ -86,13 +91,21 @@ def _reference_encrypt(plaintext: bytes) -> bytes:
     header = fixed + key_id
     header += struct.pack(">I", zlib.crc32(header))
     aead = AESGCM(hkdf(b"EWDR v1 segment key"))
-    chunks = [plaintext[i : i + size] for i in range(0, len(plaintext), size)] or [b""]
     out: bytes = header
     for counter, chunk in enumerate(chunks):
         final = counter == len(chunks) - 1
         tail = struct.pack(">IB", counter, final)
         out += tail + struct.pack(">I", len(chunk)) + aead.encrypt(prefix + tail, chunk, header)
     return out
+
+
+def _reference_encrypt(plaintext: bytes) -> bytes:
+    size = VECTORS["segment_size"]
+    chunks = [plaintext[i : i + size] for i in range(0, len(plaintext), size)] or [b""]
+    return _reference_stream(chunks)
+
+
+VECTOR_KEYRING = StaticKeyring([Key(VECTORS["key_id"], bytes.fromhex(VECTORS["key"]))])
 
 
 @pytest.mark.parametrize("vector", VECTORS["vectors"], ids=lambda v: v["name"])
@@ -444,3 +457,94 @@ def test_memory_stays_flat_for_a_256_mib_stream() -> None:
         tracemalloc.stop()
     assert received.digest() == expected.digest()
     assert peak < 8 * DEFAULT_SEGMENT_SIZE, f"peak {peak} bytes"
+
+
+# --- edges the format document states ------------------------------------------------------
+
+
+def test_an_empty_final_segment_after_full_ones_is_valid() -> None:
+    stream = _reference_stream([b"a" * 16, b"b" * 16, b""])
+    assert decrypt_bytes(stream, VECTOR_KEYRING) == b"a" * 16 + b"b" * 16
+    assert _encrypt(b"a" * 32) != stream  # the writer itself never makes one
+    assert len(_split(_encrypt(b"a" * 32))[1]) == 2
+
+
+@pytest.mark.parametrize("size", [1025, 65535, 0])
+def test_a_key_id_outside_1_to_1024_bytes_is_a_format_error(size: int) -> None:
+    stream = _reference_stream([b"x"], key_id=b"k" * size)
+    with pytest.raises(UnknownFormatError, match=f"key id of {size} bytes; the format allows 1"):
+        decrypt_bytes(stream, VECTOR_KEYRING)
+    with pytest.raises(UnknownFormatError):  # decided before the key id is read
+        decrypt_bytes(stream[:90], VECTOR_KEYRING)
+
+
+def test_a_key_id_of_1024_bytes_is_looked_up() -> None:
+    stream = _reference_stream([b"x"], key_id=b"k" * 1024)
+    with pytest.raises(KeyNotFoundError):
+        decrypt_bytes(stream, VECTOR_KEYRING)
+    assert read_header(io.BytesIO(stream)).key_id == "k" * 1024
+    with pytest.raises(ConfigError, match="1 to 1024"):
+        encrypt_bytes(b"x", Key("k" * 1025, bytes(32)))
+
+
+def _with_fixed_crc(header: bytearray) -> bytes:
+    header[82:86] = struct.pack(">I", zlib.crc32(bytes(header[:82])))
+    return bytes(header)
+
+
+def _changed(stream: bytes, offset: int, new: bytes) -> bytes:
+    return stream[:offset] + new + stream[offset + len(new) :]
+
+
+ONE = _reference_stream([b"x" * 16, b"y" * 4])
+ONE_HEADER = read_header(io.BytesIO(ONE)).size
+SEGMENT_1 = ONE_HEADER + FRAME + 16 + TAG  # offset of the second (final) segment
+
+
+@pytest.mark.parametrize(
+    ("stream", "error", "message"),
+    [
+        (b"PK", UnknownFormatError, "not an encrypted backup stream"),  # magic before a cut
+        (b"EWDR\x02", UnknownFormatError, "version 2"),  # version before a cut
+        (ONE[:60], TruncatedDataError, "inside the encryption header"),
+        # damaged fixed part that also names a huge key id: the checksum speaks first
+        (_changed(ONE, 80, b"\xff\xff"), TamperedDataError, "checksum mismatch"),
+        # a well-formed fixed part with a bad segment size, in a stream cut right after it
+        (
+            _with_fixed_crc(bytearray(_changed(ONE, 5, b"\x00\x00\x00\x08")))[:86],
+            UnknownFormatError,
+            "segment size 8",
+        ),
+        # unknown key and a damaged segment: the key is looked up before any segment
+        (
+            _changed(_reference_stream([b"x"], key_id=b"other"), -1, b"\x00"),
+            KeyNotFoundError,
+            "other",
+        ),
+        # an impossible frame (n > S) in a cut stream: the frame is checked first
+        (
+            _changed(ONE, ONE_HEADER + 5, b"\x00\x00\x00\x11")[: SEGMENT_1 - 3],
+            TamperedDataError,
+            "damaged frame",
+        ),
+        # the final segment's length raised: its bytes open at their real length
+        (_changed(ONE, SEGMENT_1 + 5, b"\x00\x00\x00\x08"), TamperedDataError, "damaged length"),
+        # a cut inside the final segment's frame: it is a cut
+        (ONE[: SEGMENT_1 + 4], TruncatedDataError, "inside the frame of segment 1"),
+        # moved and changed: authentication comes before position
+        (
+            ONE[:ONE_HEADER] + _changed(ONE[SEGMENT_1:], -1, b"\x00") + ONE[ONE_HEADER:SEGMENT_1],
+            TamperedDataError,
+            "segment 0 fails authentication",
+        ),
+        # moved and followed by more data: position comes before trailing bytes
+        (
+            ONE[:ONE_HEADER] + ONE[SEGMENT_1:] + ONE[ONE_HEADER:SEGMENT_1],
+            SegmentOrderError,
+            "found segment 1 where segment 0 belongs",
+        ),
+    ],
+)
+def test_which_error_wins(stream: bytes, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        decrypt_bytes(stream, VECTOR_KEYRING)

@@ -321,15 +321,15 @@ def test_retention_removes_old_exports_but_never_the_newest_good_one(
     devstack: Any,
 ) -> None:
     seed(firestore_emulator, devstack.project, "(default)")
-    settings = settings_for(devstack.project, backup_bucket.name, FIRESTORE_RETENTION_DAYS="30")
-    day = datetime.now(UTC) - timedelta(days=3)
+    settings = settings_for(devstack.project, backup_bucket.name, FIRESTORE_RETENTION_DAYS="2")
+    day = datetime.now(UTC) - timedelta(days=6)
     for n in range(2):
         started = start_export(
             settings,
             "daily",
             bucket=backup_bucket,
             client=admin_client,
-            now=day + timedelta(days=n),
+            now=day + timedelta(days=5 * n),
         )
         assert started.operation is not None
         wait_done(admin_client, started.operation)
@@ -338,10 +338,10 @@ def test_retention_removes_old_exports_but_never_the_newest_good_one(
     )
     older, newest = sorted(runs(backup_bucket), key=lambda e: e.time)
 
-    later = day + timedelta(days=45)
+    later = day + timedelta(days=45)  # within 2 days counts from the newest export
     planned = apply_retention(settings, "daily", bucket=backup_bucket, now=later, dry_run=True)
     assert [d.entry.backup_id for d in planned if d.remove] == [older.backup_id]
-    assert [d.reason for d in planned if not d.remove] == ["newest successful backup (always kept)"]
+    assert [d.reason for d in planned if not d.remove] == ["within 2d"]
     assert len(runs(backup_bucket)) == 2
     apply_retention(settings, "daily", bucket=backup_bucket, now=later, dry_run=False)
     assert [e.backup_id for e in runs(backup_bucket)] == [newest.backup_id]

@@ -166,6 +166,23 @@ def test_a_stopped_schedule_is_announced_once_and_its_recovery_once(
     assert len(httpserver.log) == 2
 
 
+def test_a_manual_backup_does_not_hide_a_stopped_schedule(
+    storage_client: Any,
+    bucket: Any,
+    state_bucket: Any,
+    smtp_server: SmtpServer,
+    httpserver: HTTPServer,
+) -> None:
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    settings = settings_for(bucket, state_bucket, smtp_server, httpserver.url_for("/hook"))
+    run(bucket, "daily", T0)
+    late = T0 + timedelta(days=2)
+    run(bucket, "manual", late - timedelta(hours=1))
+    result = watchdog.check(storage_client, settings, Notifier(settings.notify), late)
+    assert [a.kind for a in result.alerts] == ["missed"]
+    assert result.standings[0].newest == T0
+
+
 def test_two_checks_at_once_announce_an_incident_once(
     storage_client: Any,
     bucket: Any,

@@ -321,21 +321,23 @@ def fixed(moment: dt.datetime) -> Callable[[], dt.datetime]:
 
 def test_retention_keeps_the_configured_number_per_tier(deployment: dict[str, Any]) -> None:
     env = {**deployment["env"], "RETENTION_DAILY": "2"}
-    days = [dt.datetime(2025, 3, day, 1, tzinfo=dt.UTC) for day in (20, 21, 22)]
-    for day in days:
-        assert (
-            commands.backup_command(
-                config_file=None,
-                tier="daily",
-                run_id=None,
-                dry_run=False,
-                environ=env,
-                clock=fixed(day),
-            )
-            == 0
+
+    def backup(tier: str, when: dt.datetime) -> int:
+        return commands.backup_command(
+            config_file=None, tier=tier, run_id=None, dry_run=False, environ=env, clock=fixed(when)
         )
-    slots = [e.location.slot for e in Catalog(deployment["bucket"], "mongodb").backups("daily")]
+
+    for day in (20, 21, 22):
+        assert backup("daily", dt.datetime(2025, 3, day, 1, tzinfo=dt.UTC)) == 0
+    found = Catalog(deployment["bucket"], "mongodb")
+    slots = [e.location.slot for e in found.backups("daily")]
     assert slots == ["2025-03-22", "2025-03-21"]
+
+    # Manual backups later that day are their own tier: the daily ones stay as they were.
+    for hour in (12, 13):
+        assert backup("manual", dt.datetime(2025, 3, 22, hour, tzinfo=dt.UTC)) == 0
+    assert [e.location.slot for e in found.backups("daily")] == slots
+    assert [e.time.hour for e in found.backups("manual")] == [13, 12]  # DR_RETENTION_MANUAL=7
 
 
 def test_the_job_image_runs_the_job_as_a_non_root_user() -> None:

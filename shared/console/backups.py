@@ -18,7 +18,7 @@ from shared.catalog import CatalogEntry
 from shared.console import output
 from shared.console.session import Session, data_size, manifest_url
 from shared.errors import BackupFailed, ConflictError, RequestError
-from shared.manifest import TARGETS, TIERS
+from shared.manifest import MANUAL_TIER, TARGETS, TIERS
 
 # Triggers that always name their run after the Pub/Sub message (its id's SHA-256, 8 hex
 # digits): only that run is ours. For the others a run so named is preferred, else the
@@ -133,7 +133,13 @@ def show(session: Session, backup: str, as_json: bool) -> int:
 @click.command("backup")
 @click.argument("target", type=click.Choice(TARGETS))
 @click.option(
-    "--tier", "--type", "tier", type=click.Choice(TIERS), default="daily", show_default=True
+    "--tier",
+    "--type",
+    "tier",
+    type=click.Choice(TIERS),
+    default=MANUAL_TIER,
+    show_default=True,
+    help="manual: kept by DR_RETENTION_MANUAL, never in a scheduled tier's place",
 )
 @click.option("--wait", is_flag=True, help="follow the run to its manifest")
 @click.option("--timeout", type=float, default=3600.0, show_default=True, help="seconds")

@@ -41,7 +41,8 @@ def tier_state(entries: Sequence[CatalogEntry], tier: str, now: datetime) -> dic
     if complete and not complete[0].ok:
         state = "FAILING"
     elif newest is not None:
-        state = "STALE" if now - newest.time > FRESH_FOR[tier] else "ok"
+        stale = tier in FRESH_FOR and now - newest.time > FRESH_FOR[tier]  # manual: no schedule
+        state = "STALE" if stale else "ok"
     elif runs:
         state = "no complete backup"
     facts: dict[str, Any] = {

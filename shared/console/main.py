@@ -17,7 +17,16 @@ from pathlib import Path
 import click
 
 from shared import __version__
-from shared.console import backups, configure, info, locks, restore, retention, verify
+from shared.console import (
+    backups,
+    configure,
+    info,
+    legacy,
+    locks,
+    restore,
+    retention,
+    verify,
+)
 from shared.console.environment import resolve
 from shared.console.session import Session
 from shared.errors import DRError, RequestError
@@ -70,8 +79,9 @@ COMMANDS: tuple[click.Command, ...] = (
     retention.prune,
     locks.unlock,
     backups.unpack,
+    legacy.import_command,  # the old scripts' backups: register one, compare with them
+    legacy.compare_command,
     configure.configure,
-    # legacy.import_backups, legacy.compare: the old scripts' backups (registered at merge)
 )
 for _command in COMMANDS:
     dr.add_command(_command)

@@ -26,15 +26,12 @@ from shared.retention import Policy
 
 def policy(session: Session, target: str, tier: str) -> Policy:
     """The policy a target's backup runs apply to one tier's series."""
+    src = session.sources
     if target == "mongodb":
-        from shared.mongodb import retention
-
-        return retention.policy(tier, config.mongodb_settings(session.sources).retention)
-    from shared.gcs.sweep import policy as within_days
-
+        return config.mongodb_settings(src).retention.policy(tier)
     if target == "firestore":
-        return within_days(config.firestore_settings(session.sources).retention_days)
-    return within_days(config.gcs_settings(session.sources).retention_days)
+        return config.firestore_settings(src).retention.policy(tier)
+    return config.gcs_settings(src).retention.policy(tier)
 
 
 def decisions(

@@ -31,7 +31,6 @@ from shared.errors import ConfigError, ConflictError, DRError
 from shared.firestore import admin, pending
 from shared.firestore.pending import EXPORT_FOLDER, PendingExport
 from shared.manifest import Manifest, RunLocation, new_run_id
-from shared.retention import Policy
 
 if TYPE_CHECKING:
     from google.cloud.firestore_admin_v1 import FirestoreAdminClient
@@ -190,14 +189,12 @@ def _report_details(record: PendingExport) -> dict[str, str]:
 def apply_retention(
     settings: FirestoreSettings, tier: str, *, bucket: Bucket, now: datetime, dry_run: bool
 ) -> list[prune.PruneDecision]:
-    """``FIRESTORE_RETENTION_DAYS`` over this tier's runs (0 keeps everything).
+    """This tier's policy (``FIRESTORE_RETENTION_DAYS``; 0 keeps everything) over its runs.
 
     Returns every decision with its reason (removals were carried out unless
-    ``dry_run``). The shared guard rails apply: the newest successful export
-    is never deleted, and failed or incomplete runs only after a grace period.
+    ``dry_run``). The shared guard rails of :mod:`shared.prune` apply.
     """
-    days = settings.retention_days
-    policy = Policy(within=timedelta(days=days)) if days else Policy()
+    policy = settings.retention.policy(tier)
     decisions = prune.plan(catalog.Catalog(bucket, TARGET).entries(tier), policy, now)
     prune.execute(bucket, decisions, dry_run)
     return decisions

@@ -134,6 +134,14 @@ def check_backup(bucket: Bucket, day: date | None, tier: str | None = None) -> E
     return check_export(bucket, manifest)
 
 
+def _export_folder(bucket: Bucket, manifest: Manifest) -> tuple[Bucket, str]:
+    """Where an export's files are: its run's folder, or where an imported export lies."""
+    if not manifest.details.get("imported"):
+        return bucket, manifest.location.path(EXPORT_FOLDER)
+    name, _, folder = str(manifest.source["output_uri_prefix"]).removeprefix("gs://").partition("/")
+    return bucket.client.bucket(name), folder
+
+
 def check_export(bucket: Bucket, manifest: Manifest) -> ExportCheck:
     """Read the export's files (no import) and compare documents and checksums with ``manifest``.
 
@@ -142,7 +150,7 @@ def check_export(bucket: Bucket, manifest: Manifest) -> ExportCheck:
     """
     where = f"gs://{bucket.name}/{manifest.location.manifest_path}"
     try:
-        contents = exportfile.read_export(bucket, manifest.location.path(EXPORT_FOLDER))
+        contents = exportfile.read_export(*_export_folder(bucket, manifest))
     except IntegrityError as exc:
         return ExportCheck(where, False, {}, dict(manifest.counts), (str(exc),))
     differ = mismatches(manifest.counts, contents.collections) if manifest.counts else {}

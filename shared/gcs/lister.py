@@ -107,9 +107,15 @@ def preview(ctx: GcsContext) -> dict[str, dict[str, int]]:
 
 
 def latest_snapshot(ctx: GcsContext) -> Manifest | None:
-    """The newest good snapshot of any tier: the base whose copies a new run reuses."""
-    backups = Catalog(ctx.backup_bucket(), TARGET).backups()
-    return backups[0].manifest if backups else None
+    """The newest good snapshot of any tier: the base whose copies a new run reuses.
+
+    Snapshots imported from the old scripts are never a base: their copies
+    live outside ``gcs-objects/``, where the old scripts' retention deletes.
+    """
+    for entry in Catalog(ctx.backup_bucket(), TARGET).backups():
+        if entry.manifest is not None and not entry.manifest.details.get("imported"):
+            return entry.manifest
+    return None
 
 
 def _shard_bucket(

@@ -1,12 +1,13 @@
 """Retention for Cloud Storage snapshots: prune runs, then sweep the copies nobody references.
 
-Runs go through :mod:`shared.prune` with ``GCS_RETENTION_DAYS`` as a
-``within`` policy, one series per tier (so the newest good snapshot of each
-tier is never deleted, and failed or incomplete runs go only after the grace
-period). Copies are shared between snapshots, so deleting a run frees nothing
-by itself; afterwards a mark-and-sweep deletes every copy that no remaining
-complete run's snapshot references. An object deleted from the source thus
-stays restorable exactly as long as some kept snapshot lists it.
+Runs go through :mod:`shared.prune` with each tier's policy
+(``GCS_RETENTION_DAYS`` as restic's ``within``), one series per tier (so the
+newest good snapshot of each tier is never deleted, and failed or incomplete
+runs go only after the grace period). Copies are shared between snapshots,
+so deleting a run frees nothing by itself; afterwards a mark-and-sweep
+deletes every copy that no remaining complete run's snapshot references. An
+object deleted from the source thus stays restorable exactly as long as some
+kept snapshot lists it.
 
 A run in flight references copies before its snapshot exists. Its *new*
 copies are younger than the run, so copies created after the start of the
@@ -28,16 +29,10 @@ from shared.errors import DRError
 from shared.gcs.context import GcsContext
 from shared.gcs.run import TARGET
 from shared.gcs.snapshot import COPIES_PREFIX, read_snapshot
-from shared.retention import Policy
 
 log = logging.getLogger(__name__)
 
 CLOCK_SKEW = timedelta(minutes=10)
-
-
-def policy(retention_days: int) -> Policy:
-    """``GCS_RETENTION_DAYS``; 0 means no rule, and an empty policy deletes nothing."""
-    return Policy(within=timedelta(days=retention_days)) if retention_days > 0 else Policy()
 
 
 def apply_retention(ctx: GcsContext, dry_run: bool = False) -> str:
@@ -51,19 +46,22 @@ def apply_retention(ctx: GcsContext, dry_run: bool = False) -> str:
         series: dict[str, list[CatalogEntry]] = defaultdict(list)
         for entry in entries:
             series[entry.location.tier].append(entry)
-        rule = policy(ctx.settings.retention_days)
+        retention = ctx.settings.retention
         removed = [
             run
-            for tier_entries in series.values()
+            for tier, tier_entries in series.items()
             for run in prune.execute(
-                ctx.backup_bucket(), prune.plan(tier_entries, rule, now), dry_run
+                ctx.backup_bucket(),
+                prune.plan(tier_entries, retention.policy(tier), now),
+                dry_run,
             )
         ]
+        rule = "; ".join(f"{tier}: {retention.policy(tier).describe()}" for tier in sorted(series))
         if not removed:
-            return f"{rule.describe()}: no run removed"
+            return f"{rule}: no run removed"
         gone = {run.backup_id for run in removed}
         swept = sweep_copies(ctx, [entry for entry in entries if entry.backup_id not in gone], now)
-        return f"{rule.describe()}: removed {len(removed)} run(s), {swept} unreferenced copies"
+        return f"{rule}: removed {len(removed)} run(s), {swept} unreferenced copies"
     except DRError as exc:
         log.error("retention failed: %s", exc, extra={"fields": {"error_type": type(exc).__name__}})
         return f"failed: {exc}"

@@ -24,7 +24,13 @@ from shared.keys import FileKeyring, keyring_for
 from shared.manifest import Manifest, RunLocation, new_run_id
 from shared.mongodb import backup, plan, retention, verify
 from shared.mongodb.archive import unpack
-from shared.mongodb.pipeline import ARCHIVE_NAME, open_archive, open_stored
+from shared.mongodb.pipeline import (
+    ARCHIVE_NAME,
+    archive_object,
+    open_archive,
+    open_backup,
+    open_stored,
+)
 from shared.mongodb.request import MongoRestoreRequest
 from shared.mongodb.restore import restore
 from shared.notify import RunReport
@@ -169,8 +175,10 @@ def verify_command(
     bucket = clients.storage_client().bucket(src.require(config.MONGODB_GCS_BUCKET))
     manifest = plan.resolve(bucket, config.mongodb_prefix(src), request)
     keyring = keyring_for(_encryption(src), clients.secret_access())
-    name = manifest.location.path(ARCHIVE_NAME)
-    specs = verify.verify_archive(open_stored(bucket, name, None, keyring), manifest, name)
+    name = archive_object(manifest)
+    encryption = _encryption(src)
+    stream = open_backup(bucket, manifest, None, keyring, encryption.key_files)
+    specs = verify.verify_archive(stream, manifest, name)
     log.info("gs://%s/%s matches its manifest (%d namespaces)", bucket.name, name, len(specs))
     return 0
 
@@ -193,8 +201,11 @@ def unpack_command(
     """Decrypt, decompress and unpack an archive into mongodump's directory layout."""
     if key_files:
         keyring: Any = FileKeyring(key_files)
+        passphrase_files = tuple(key_files)
     else:
-        keyring = keyring_for(_encryption(_sources(config_file, environ)), clients.secret_access())
+        encryption = _encryption(_sources(config_file, environ))
+        keyring = keyring_for(encryption, clients.secret_access())
+        passphrase_files = encryption.key_files
     with contextlib.ExitStack() as stack:
         manifest: Manifest | None = None
         if source.startswith("gs://"):
@@ -204,7 +215,9 @@ def unpack_command(
             found = storage.read_json(bucket, run_directory + "manifest.json")
             if found is not None:
                 manifest = Manifest.from_json(found[0], source)
-            stream = open_stored(bucket, run_directory + ARCHIVE_NAME, None, keyring)
+                stream = open_backup(bucket, manifest, None, keyring, passphrase_files)
+            else:
+                stream = open_stored(bucket, run_directory + ARCHIVE_NAME, None, keyring)
         elif os.path.isfile(source):
             stream = open_archive(stack.enter_context(Path(source).open("rb")), keyring)
         else:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from shared import compression, storage
 from shared.crypto import DecryptingReader, EncryptingWriter, Key, Keyring, Readable
 from shared.errors import IntegrityError
-from shared.manifest import Artifact
+from shared.manifest import Artifact, Manifest
 from shared.mongodb.tarwriter import TarWriter
 
 if TYPE_CHECKING:
@@ -94,7 +94,10 @@ class ArchiveStream:
 
 def open_archive(source: Readable, keyring: Keyring) -> ArchiveStream:
     """Start reading an archive: the key is found and checked before anything is decrypted."""
-    tap = _ChecksummingReader(source)
+    return _unwrap(_ChecksummingReader(source), keyring)
+
+
+def _unwrap(tap: _ChecksummingReader, keyring: Keyring) -> ArchiveStream:
     decrypted = DecryptingReader(cast(Readable, tap), keyring)
     plaintext = compression.decompressing_reader(decrypted)
     return ArchiveStream(io.BufferedReader(plaintext, READ_BUFFER), decrypted.header.key_id, tap)
@@ -105,3 +108,34 @@ def open_stored(
 ) -> ArchiveStream:
     """:func:`open_archive` on a Cloud Storage object generation."""
     return open_archive(storage.open_download(bucket, object_name, generation), keyring)
+
+
+def archive_object(manifest: Manifest) -> str:
+    """The object holding a backup's archive (ours, or an imported dump's stored bytes)."""
+    return manifest.location.path(manifest.artifacts[0].path)
+
+
+def open_backup(
+    bucket: Bucket,
+    manifest: Manifest,
+    generation: int | None,
+    keyring: Keyring,
+    key_files: Sequence[str] = (),
+) -> ArchiveStream:
+    """The one place a restore opens a backup's archive, whatever wrote it.
+
+    A dump made by the old scripts and registered by ``dr import`` (its
+    manifest says ``imported``) is read by :mod:`shared.legacy`, which turns
+    it into this same tar stream on the fly; ``key_files`` are the
+    ENCRYPTION_KEY_FILE paths, whose first lines are the old scripts'
+    ``openssl enc`` passphrases.
+    """
+    name = archive_object(manifest)
+    tap = _ChecksummingReader(storage.open_download(bucket, name, generation))
+    if not manifest.details.get("imported"):
+        return _unwrap(tap, keyring)
+    from shared.legacy.mongo import open_imported  # imported backups only
+
+    where = f"gs://{bucket.name}/{name}"
+    plaintext = open_imported(cast(Readable, tap), manifest, key_files, where)
+    return ArchiveStream(plaintext, manifest.key_id or "", tap)

@@ -18,7 +18,7 @@ The archive is verified end to end before the first write (see
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pymongo import MongoClient
@@ -31,7 +31,7 @@ from shared.mongodb import plan, verify
 from shared.mongodb.connection import connect, describe, mongo_errors
 from shared.mongodb.load import Loader, LoadResult
 from shared.mongodb.metadata import CollectionSpec
-from shared.mongodb.pipeline import ARCHIVE_NAME, open_stored
+from shared.mongodb.pipeline import archive_object, open_backup
 from shared.mongodb.request import MongoRestoreRequest
 from shared.restoring import Progress, RestoreOutcome
 
@@ -54,8 +54,7 @@ def restore(
     manifest = plan.resolve(bucket, settings.prefix, request)
     db_map = plan.database_map(manifest, request, token)
     production = plan.production_name(manifest, settings.db_name, request)
-    object_name = manifest.location.path(ARCHIVE_NAME)
-    where = f"gs://{bucket.name}/{object_name}"
+    where = f"gs://{bucket.name}/{archive_object(manifest)}"
     server = describe(settings.uri)
     client = connect(settings.uri)
     try:
@@ -65,9 +64,8 @@ def restore(
             lines = plan.plan_lines(manifest, db_map, existing)
             if request.dry_run:
                 return plan.outcome(manifest, bucket, request, db_map, plan=lines)
-            return _run(
-                client, manifest, request, db_map, existing, bucket, keyring, progress, where
-            )
+            keys = (keyring, settings.encryption.key_files)
+            return _run(client, manifest, request, db_map, existing, bucket, keys, progress, where)
     finally:
         if request.test_mode and not request.dry_run:
             _drop_scratch(client, db_map)
@@ -81,17 +79,13 @@ def _run(
     db_map: Mapping[str, str],
     existing: Mapping[str, int],
     bucket: Bucket,
-    keyring: Keyring,
+    keys: tuple[Keyring, Sequence[str]],
     progress: Progress,
     where: str,
 ) -> RestoreOutcome:
-    generation = _generation(bucket, manifest.location.path(ARCHIVE_NAME), where)
+    generation = _generation(bucket, archive_object(manifest), where)
     progress.update(step="verifying the archive against the manifest")
-    specs = verify.verify_archive(
-        open_stored(bucket, manifest.location.path(ARCHIVE_NAME), generation, keyring),
-        manifest,
-        where,
-    )
+    specs = verify.verify_archive(open_backup(bucket, manifest, generation, *keys), manifest, where)
     for namespace in existing:
         db, _, name = namespace.partition(".")
         client[db].drop_collection(name)
@@ -109,9 +103,7 @@ def _run(
         progress=progress,
         before_oplog=check,
     )
-    result = loader.run(
-        open_stored(bucket, manifest.location.path(ARCHIVE_NAME), generation, keyring), where
-    )
+    result = loader.run(open_backup(bucket, manifest, generation, *keys), where)
     if request.test_mode and problems:
         raise IntegrityError(
             f"test restore of {manifest.location.run_id} does not match its manifest: "

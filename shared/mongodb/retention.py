@@ -3,7 +3,9 @@
 Each tier is its own series: ``RETENTION_DAILY=30`` keeps the newest daily
 backup of each of the 30 most recent days that have one, and so on for
 ``RETENTION_WEEKLY``, ``RETENTION_MONTHLY`` and (when ``ENABLE_HOURLY``)
-``HOURLY_RETENTION``. Deletion goes through :mod:`shared.prune`'s guard rails.
+``HOURLY_RETENTION``; manual backups keep ``DR_RETENTION_MANUAL``
+(:func:`shared.config.tier_retention`). Deletion goes through
+:mod:`shared.prune`'s guard rails.
 """
 
 from __future__ import annotations
@@ -14,20 +16,9 @@ from typing import TYPE_CHECKING
 from shared import prune
 from shared.catalog import Catalog, CatalogEntry
 from shared.config import TierRetention
-from shared.retention import Policy
 
 if TYPE_CHECKING:
     from google.cloud.storage import Bucket
-
-
-def policy(tier: str, retention: TierRetention) -> Policy:
-    policies = {
-        "hourly": Policy(hourly=retention.hourly),
-        "daily": Policy(daily=retention.daily),
-        "weekly": Policy(weekly=retention.weekly),
-        "monthly": Policy(monthly=retention.monthly),
-    }
-    return policies[tier]
 
 
 def prune_tier(
@@ -41,6 +32,6 @@ def prune_tier(
 ) -> list[CatalogEntry]:
     """Apply the tier's policy to its series; the runs removed (or that would be)."""
     entries = Catalog(bucket, "mongodb", prefix).entries(tier)
-    decisions = prune.plan(entries, policy(tier, retention), now)
+    decisions = prune.plan(entries, retention.policy(tier), now)
     removed = prune.execute(bucket, decisions, dry_run)
     return removed if not dry_run else [d.entry for d in decisions if d.remove]

@@ -39,7 +39,7 @@ _COMMON: dict[str, Any] = {
     "confirm": {"type": "string", "minLength": 1, "maxLength": 255},
 }
 _DATE = {"type": "string", "format": "date", "description": "a date YYYY-MM-DD"}
-_TYPE = {"enum": ["hourly", "daily", "weekly", "monthly"]}
+_TYPE = {"enum": ["hourly", "daily", "weekly", "monthly", "manual"]}
 
 SCHEMAS: Mapping[str, dict[str, Any]] = {
     "mongodb": {

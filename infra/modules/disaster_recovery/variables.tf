@@ -697,8 +697,8 @@ variable "rpo_objectives" {
   default     = {}
 
   validation {
-    condition     = alltrue([for target, objective in var.rpo_objectives : contains(["mongodb", "firestore", "gcs"], target) && can(regex("^[0-9]{1,6}[smhd]$", objective))])
-    error_message = "The rpo_objectives keys must be mongodb, firestore or gcs and the values durations such as 90m, 26h or 2d."
+    condition     = alltrue([for target, objective in var.rpo_objectives : contains(["mongodb", "firestore", "gcs"], target) && can(regex("^[0-9]{1,6}(s|min|h|d)$", objective))])
+    error_message = "The rpo_objectives keys must be mongodb, firestore or gcs and the values durations such as 90min, 26h or 2d."
   }
 }
 
@@ -708,8 +708,8 @@ variable "rto_objectives" {
   default     = {}
 
   validation {
-    condition     = alltrue([for target, objective in var.rto_objectives : contains(["mongodb", "firestore", "gcs"], target) && can(regex("^[0-9]{1,6}[smhd]$", objective))])
-    error_message = "The rto_objectives keys must be mongodb, firestore or gcs and the values durations such as 90m, 4h or 2d."
+    condition     = alltrue([for target, objective in var.rto_objectives : contains(["mongodb", "firestore", "gcs"], target) && can(regex("^[0-9]{1,6}(s|min|h|d)$", objective))])
+    error_message = "The rto_objectives keys must be mongodb, firestore or gcs and the values durations such as 90min, 4h or 2d."
   }
 }
 
