@@ -25,7 +25,13 @@ from shared.errors import ConfigError, DRError
 from shared.gcs import critical, finalize
 from shared.gcs.context import GcsContext
 from shared.gcs.run import PLAN_NAME, TARGET, Plan, ShardRef, TodoItem, snapshot_path
-from shared.gcs.snapshot import LIST_FIELDS, ObjectEntry, SortedLookup, read_snapshot
+from shared.gcs.snapshot import (
+    LIST_FIELDS,
+    LIST_PROJECTION,
+    ObjectEntry,
+    SortedLookup,
+    read_snapshot,
+)
 from shared.manifest import Manifest, RunLocation, new_run_id
 
 if TYPE_CHECKING:
@@ -163,8 +169,8 @@ def _pages(ctx: GcsContext, bucket: str) -> Iterator[list[Blob]]:
     def fetch() -> Iterator[list[Blob]]:
         client = ctx.client()  # the fetching thread's own
         listing = client.list_blobs(
-            client.bucket(bucket), fields=LIST_FIELDS, page_size=LIST_PAGE_SIZE,
-            retry=storage.retry_policy(),
+            client.bucket(bucket), fields=LIST_FIELDS, projection=LIST_PROJECTION,
+            page_size=LIST_PAGE_SIZE, retry=storage.retry_policy(),
         )  # fmt: skip
         for page in listing.pages:
             yield list(page)

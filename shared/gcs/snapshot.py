@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared import storage
 from shared.errors import IntegrityError
+from shared.gcs import properties
 from shared.manifest import Artifact
 
 if TYPE_CHECKING:
@@ -34,20 +35,16 @@ MAX_OBJECT_NAME_BYTES = 1024
 JSONL = "application/x-ndjson"
 READ_CHUNK = 1 << 20
 
-# The listing fields a snapshot entry is built from (a smaller response than the default).
+# The listing fields a snapshot entry is built from (a smaller response than the default),
+# listed with ``projection=full`` so that ACLs come too where the caller may read them.
 LIST_FIELDS = (
     "items(name,generation,size,crc32c,md5Hash,contentType,contentEncoding,contentLanguage,"
-    "contentDisposition,cacheControl,metadata),nextPageToken"
+    "contentDisposition,cacheControl,customTime,metadata,storageClass,temporaryHold,"
+    "eventBasedHold,kmsKeyName,acl(entity,role)),nextPageToken"
 )
-
-# Attributes a restore sets on the object it recreates, as (entry field, Blob property).
-ATTRIBUTES = (
-    ("content_type", "content_type"),
-    ("content_encoding", "content_encoding"),
-    ("content_language", "content_language"),
-    ("content_disposition", "content_disposition"),
-    ("cache_control", "cache_control"),
-)
+LIST_PROJECTION = "full"
+# Keys only exact entries have: an entry without them comes from an older snapshot.
+EXACT_KEYS = ("custom_time", "storage_class", "temporary_hold", "event_based_hold", "kms_key_name")
 
 
 def copy_path(bucket: str, generation: int, name: str) -> str:
@@ -80,6 +77,13 @@ class ObjectEntry:
     content_disposition: str | None = None
     cache_control: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    custom_time: str | None = None
+    storage_class: str | None = None
+    temporary_hold: bool | None = None
+    event_based_hold: bool | None = None
+    kms_key_name: str | None = None
+    acl: properties.Acl | None = None
+    exact: bool = False  # every property recorded, absent ones as absent
 
     @classmethod
     def from_blob(cls, bucket: str, blob: Blob) -> ObjectEntry:
@@ -97,6 +101,13 @@ class ObjectEntry:
             content_disposition=blob.content_disposition,
             cache_control=blob.cache_control,
             metadata=dict(blob.metadata or {}),
+            custom_time=properties.custom_time(blob),
+            storage_class=blob.storage_class,
+            temporary_hold=bool(blob.temporary_hold),
+            event_based_hold=bool(blob.event_based_hold),
+            kms_key_name=blob.kms_key_name,
+            acl=properties.acl_of(blob._properties),
+            exact=True,
         )
 
     def same_bytes(self, other: ObjectEntry) -> bool:
@@ -119,14 +130,8 @@ class ObjectEntry:
         return int(blob.size or 0) == self.size and blob.crc32c == self.crc32c and md5_agrees
 
     def attributes_differ(self, blob: Blob) -> list[str]:
-        """The restorable attributes of ``blob`` that differ from ours (empty: identical)."""
-        differ = [
-            prop for attr, prop in ATTRIBUTES
-            if getattr(self, attr) is not None and getattr(blob, prop) != getattr(self, attr)
-        ]  # fmt: skip
-        if dict(blob.metadata or {}) != dict(self.metadata):
-            differ.append("metadata")
-        return differ
+        """The recorded properties ``blob`` lacks (empty: identical); see :mod:`.properties`."""
+        return properties.differ(self, blob)
 
     def describe_sums(self) -> str:
         return f"{self.size} bytes, crc32c {self.crc32c}, md5 {self.md5}"
@@ -145,6 +150,19 @@ class ObjectEntry:
             "content_disposition": self.content_disposition,
             "cache_control": self.cache_control,
             "metadata": dict(self.metadata),
+            **self._exact_json(),
+        }
+
+    def _exact_json(self) -> dict[str, Any]:
+        if not self.exact:
+            return {}
+        return {
+            "custom_time": self.custom_time,
+            "storage_class": self.storage_class,
+            "temporary_hold": self.temporary_hold,
+            "event_based_hold": self.event_based_hold,
+            "kms_key_name": self.kms_key_name,
+            "acl": None if self.acl is None else [list(pair) for pair in self.acl],
         }
 
     @classmethod
@@ -163,6 +181,7 @@ class ObjectEntry:
                 content_disposition=_optional(data, "content_disposition"),
                 cache_control=_optional(data, "cache_control"),
                 metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+                **_exact_from_json(data),
             )
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise IntegrityError(
@@ -174,6 +193,29 @@ class ObjectEntry:
             json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
             + "\n"
         ).encode("utf-8")
+
+
+def _exact_from_json(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The properties only exact entries record; nothing for an older snapshot's line."""
+    if not all(key in data for key in EXACT_KEYS):
+        return {}
+    acl = data.get("acl")
+    return {
+        "custom_time": _optional(data, "custom_time"),
+        "storage_class": _optional(data, "storage_class"),
+        "temporary_hold": _flag(data, "temporary_hold"),
+        "event_based_hold": _flag(data, "event_based_hold"),
+        "kms_key_name": _optional(data, "kms_key_name"),
+        "acl": None if acl is None else tuple((str(e), str(r)) for e, r in acl),
+        "exact": True,
+    }
+
+
+def _flag(data: Mapping[str, Any], key: str) -> bool:
+    value = data[key]
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} is {value!r}, not true or false")
+    return value
 
 
 def _optional(data: Mapping[str, Any], key: str) -> str | None:
