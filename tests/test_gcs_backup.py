@@ -26,6 +26,7 @@ from shared.config import GcsSettings
 from shared.gcs import lister, worker
 from shared.gcs.backup import run_backup
 from shared.gcs.context import GcsContext
+from shared.gcs.listing import ListRef
 from shared.gcs.restore import restore_bucket
 from shared.gcs.run import ShardRef, TodoItem, done_prefix
 from shared.gcs.snapshot import copy_path
@@ -53,10 +54,14 @@ class CollectingSink:
 
     ctx: GcsContext
     shards: list[ShardRef] = field(default_factory=list)
+    listings: list[ListRef] = field(default_factory=list)
 
     def submit(self, shard: ShardRef, items: list[TodoItem]) -> None:
         worker.write_todo(self.ctx, shard, items)
         self.shards.append(shard)
+
+    def resume(self, listing: ListRef) -> None:
+        self.listings.append(listing)
 
     def close(self) -> None:
         pass

@@ -31,8 +31,9 @@ from shared.catalog import Catalog
 from shared.gcs import properties, restorer
 from shared.gcs.backup import run_backup
 from shared.gcs.context import GcsContext
+from shared.gcs.reader import read_snapshot
 from shared.gcs.restore import find_snapshot, restore_bucket
-from shared.gcs.snapshot import ObjectEntry, read_snapshot
+from shared.gcs.snapshot import ObjectEntry
 from shared.manifest import Manifest, RunLocation, new_run_id
 from tests.devstack.storage import unique_bucket_name
 from tests.gcsproxy import StorageProxy, proxy

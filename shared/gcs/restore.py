@@ -30,8 +30,9 @@ from shared.dates import parse_version_date
 from shared.errors import BackupNotFound, RefusedError, RequestError
 from shared.gcs import restorer
 from shared.gcs.context import GcsContext
+from shared.gcs.reader import read_snapshot
 from shared.gcs.run import TARGET, check_bucket_name, snapshot_path
-from shared.gcs.snapshot import ObjectEntry, read_snapshot
+from shared.gcs.snapshot import ObjectEntry
 from shared.manifest import Artifact, Manifest
 from shared.restoring import LogProgress, Progress, RestoreOutcome
 

@@ -16,24 +16,20 @@ snapshot can point at an earlier run's copy without copying again.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared import storage
 from shared.errors import IntegrityError
 from shared.gcs import properties
-from shared.manifest import Artifact
 
 if TYPE_CHECKING:
-    from google.cloud.storage import Blob, Bucket
+    from google.cloud.storage import Blob
 
 COPIES_PREFIX = "gcs-objects/"
 MAX_OBJECT_NAME_BYTES = 1024
 JSONL = "application/x-ndjson"
-READ_CHUNK = 1 << 20
 
 # The listing fields a snapshot entry is built from (a smaller response than the default),
 # listed with ``projection=full`` so that ACLs come too where the caller may read them.
@@ -221,65 +217,6 @@ def _flag(data: Mapping[str, Any], key: str) -> bool:
 def _optional(data: Mapping[str, Any], key: str) -> str | None:
     value = data.get(key)
     return None if value is None else str(value)
-
-
-def read_snapshot(bucket: Bucket, artifact: Artifact) -> Iterator[ObjectEntry]:
-    """The entries of one snapshot file, checked against its manifest artifact.
-
-    The check completes when the last entry has been read: a consumer that acts
-    on entries must read them all first (a restore does), or accept that a
-    damaged file raises :class:`IntegrityError` at the end (the lister does:
-    the run then fails loudly instead of trusting a damaged base).
-    """
-    where = f"gs://{bucket.name}/{artifact.path}"
-    sums = storage.Checksums()
-    with storage.open_download(bucket, artifact.path) as reader:
-        for number, raw in enumerate(_lines(reader, sums), start=1):
-            try:
-                data = json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise IntegrityError(f"{where} line {number} is not JSON: {exc}") from None
-            yield ObjectEntry.from_json(data, f"{where} line {number}")
-    if (sums.size, sums.sha256, sums.crc32c) != (artifact.size, artifact.sha256, artifact.crc32c):
-        raise IntegrityError(
-            f"{where} does not match its manifest ({sums.size} bytes, sha256 {sums.sha256}; "
-            f"manifest says {artifact.size} bytes, sha256 {artifact.sha256})"
-        )
-
-
-def _lines(reader: io.BufferedIOBase, sums: storage.Checksums) -> Iterator[bytes]:
-    """Lines of a download read in large chunks (a line-by-line read is byte-by-byte there)."""
-    pending = b""
-    while chunk := reader.read(READ_CHUNK):
-        sums.update(chunk)
-        *lines, pending = (pending + chunk).split(b"\n")
-        yield from lines
-    if pending:
-        yield pending
-
-
-class SortedLookup:
-    """Finds entries of a name-sorted stream for names asked in ascending order.
-
-    Both the previous snapshot and a new listing are sorted by name, so a merge
-    walk needs one entry in memory, not the whole previous snapshot. Should the
-    names ever arrive out of order, lookups miss and objects are copied again:
-    slower, never wrong.
-    """
-
-    def __init__(self, entries: Iterator[ObjectEntry]) -> None:
-        self._entries = entries
-        self._current: ObjectEntry | None = next(entries, None)
-
-    def find(self, name: str) -> ObjectEntry | None:
-        while self._current is not None and self._current.name < name:
-            self._current = next(self._entries, None)
-        return self._current if self._current is not None and self._current.name == name else None
-
-    def drain(self) -> None:
-        """Read to the end, so that the stream's integrity check runs."""
-        for _ in self._entries:
-            pass
 
 
 def write_lines(entries: list[ObjectEntry], write: Callable[[bytes], object]) -> None:
