@@ -195,3 +195,21 @@ def _counted(proxy: StorageProxy, settings: GcsSettings) -> Counter[str]:
     proxy.reset()
     assert run_backup(settings).ok
     return proxy.counts()
+
+
+def test_a_damaged_base_snapshot_fails_a_stepped_listing_at_its_last_step(
+    storage_client: Any, buckets: tuple[Any, Any]
+) -> None:
+    """Each step reads only its part of the previous snapshot; the CRC32C it hands on
+    lets the last step still check the whole file, so a damaged base is never trusted."""
+    source, backup = buckets
+    fill(source, 14)
+    settings = make_settings([source.name], backup.name, **STEPPED)
+    first = run_backup(settings)
+    assert first.ok
+    path = snapshot_path(first.location, source.name)
+    data = backup.blob(path).download_as_bytes()
+    backup.blob(path).upload_from_string(data.replace(b"item-003", b"item-00X"))  # same size
+    damaged = run_backup(settings)
+    assert damaged.status == "failed"
+    assert f"gs://{backup.name}/{path} does not match its manifest" in (damaged.error or "")

@@ -181,6 +181,9 @@ def run_step(ctx: GcsContext, ref: ListRef, sink: ShardSink) -> None:
         log.info("%s: already done (a repeated delivery); handing on again", ref.describe())
         _hand_on(ctx, ref, done[0], sink)
         return
+    log.info(
+        "%s: listing from %s", ref.describe(), repr(cursor.after) if cursor.after else "the start"
+    )
     lookup = base_lookup(ctx, read_start(ctx, location), ref.bucket, cursor.base)
     shards, after = cursor.shard, cursor.after
     for index, items in _recorded(ctx, location, ref.bucket, cursor.shard):
