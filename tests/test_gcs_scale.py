@@ -11,20 +11,21 @@ proxy, per JSON API method, as Cloud Storage would bill them.
 from __future__ import annotations
 
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from shared.config import GcsSettings
-from shared.gcs import lister, worker
+from shared.gcs import completion, lister, worker
 from shared.gcs.backup import run_backup
 from shared.gcs.context import GcsContext
 from shared.gcs.listing import ListRef
-from shared.gcs.run import ShardRef, TodoItem, snapshot_path
-from shared.manifest import Manifest
+from shared.gcs.run import Plan, ShardRef, TodoItem, done_path, snapshot_path
+from shared.manifest import Manifest, RunLocation, new_run_id
 from tests.devstack.storage import unique_bucket_name
 from tests.gcsproxy import CLASS_A, StorageProxy, proxy
-from tests.test_gcs_backup import CollectingSink, buckets, fill, make_settings, put
+from tests.test_gcs_backup import T0, CollectingSink, buckets, fill, make_settings, put
 
 __all__ = ["buckets", "proxy"]  # fixtures, imported for use here
 
@@ -188,7 +189,7 @@ def test_requests_per_run_one_rewrite_per_object_and_none_for_unchanged_ones(
         assert sum(others.values()) <= bound, counts
         assert counts["buckets.get"] <= 2 * (workers + 6), counts  # 2 buckets, a client a thread
     class_a = sum(n for op, n in unchanged.items() if op in CLASS_A)
-    assert class_a <= 10 + 3 * shards, unchanged  # work list, attempt, result per shard
+    assert class_a <= 12 + 3 * shards, unchanged  # a work list, attempt, result per shard
 
 
 def _counted(proxy: StorageProxy, settings: GcsSettings) -> Counter[str]:
@@ -213,3 +214,37 @@ def test_a_damaged_base_snapshot_fails_a_stepped_listing_at_its_last_step(
     damaged = run_backup(settings)
     assert damaged.status == "failed"
     assert f"gs://{backup.name}/{path} does not match its manifest" in (damaged.error or "")
+
+
+def test_completion_is_counted_per_group_of_shards(
+    storage_client: Any, buckets: tuple[Any, Any], proxy: StorageProxy
+) -> None:
+    """A worker lists only its own group of 1000 results, never the whole run's."""
+    _, backup = buckets
+    settings = make_settings(["b-one", "b-two"], backup.name)
+    location = RunLocation("", "gcs", "daily", new_run_id(T0))
+    plan = Plan(T0, {"b-one": completion.GROUP + 2, "b-two": 3}, ())
+
+    def report(bucket: str, *indexes: int) -> None:
+        def one(index: int) -> None:
+            backup.blob(done_path(location, bucket, index)).upload_from_string(b"{}")
+
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(one, indexes))
+
+    report("b-one", *range(completion.GROUP + 1))  # all but the last of the second group
+    report("b-two", 0, 2)
+    with GcsContext(settings) as ctx:
+        proxy.reset()
+        assert not completion.complete(ctx, location, plan, ShardRef(location, "b-one", 7))
+        assert proxy.counts()["objects.list"] == 2  # its group (complete: marked), the markers
+        assert not completion.complete(ctx, location, plan, None)  # the listing's end: all
+        report("b-one", completion.GROUP + 1)
+        assert not completion.complete(ctx, location, plan, ShardRef(location, "b-one", 1001))
+        report("b-two", 1)
+        assert completion.complete(ctx, location, plan, ShardRef(location, "b-two", 1))
+    markers = {
+        b.name.rsplit("complete/", 1)[1]
+        for b in storage_client.list_blobs(backup, prefix=location.path("complete/"))
+    }
+    assert markers == {"b-one/000.json", "b-one/001.json", "b-two/000.json"}

@@ -86,7 +86,7 @@ def process_shard(ctx: GcsContext, shard: ShardRef, finalize: bool = True) -> Ma
                 storage.create_json(backup, result_path, result.to_json(), compact=True)
             except ConflictError:
                 log.info("%s: a concurrent delivery recorded its result first", shard.describe())
-        return finalizer.finalize_if_complete(ctx, shard.location) if finalize else None
+        return finalizer.finalize_if_complete(ctx, shard.location, shard) if finalize else None
 
 
 def _run(ctx: GcsContext, shard: ShardRef) -> ShardResult:
