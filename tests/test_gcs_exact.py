@@ -36,8 +36,8 @@ from shared.gcs.restore import find_snapshot, restore_bucket
 from shared.gcs.snapshot import ObjectEntry
 from shared.manifest import Manifest, RunLocation, new_run_id
 from tests.devstack.storage import unique_bucket_name
+from tests.gcsfixtures import T0, Clock, buckets, make_settings
 from tests.gcsproxy import StorageProxy, proxy
-from tests.test_gcs_backup import T0, Clock, buckets, make_settings
 
 __all__ = ["buckets", "proxy"]  # fixtures, imported for use here
 

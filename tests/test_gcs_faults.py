@@ -15,8 +15,7 @@ from shared.gcs import worker
 from shared.gcs.backup import run_backup
 from shared.gcs.context import GcsContext
 from shared.gcs.restore import restore_bucket
-from tests.gcsproxy import StorageProxy, proxy
-from tests.test_gcs_backup import (
+from tests.gcsfixtures import (
     buckets,
     fill,
     hook,
@@ -25,6 +24,7 @@ from tests.test_gcs_backup import (
     quick_notifier,
     reports,
 )
+from tests.gcsproxy import StorageProxy, proxy
 
 __all__ = ["buckets", "hook", "proxy"]  # fixtures, imported for use here
 

@@ -29,8 +29,8 @@ from shared.catalog import Catalog
 from shared.gcs.run import ShardRef, done_prefix
 from tests.devstack.functions import FunctionGroup, FunctionSpec
 from tests.devstack.storage import unique_bucket_name
+from tests.gcsfixtures import HOOK, backup_objects, fill, reports
 from tests.polling import wait_until
-from tests.test_gcs_backup import HOOK, backup_objects, fill, reports
 
 EVENTS = Path(__file__).parent / "data" / "events"
 MAIN = Path(__file__).parents[1] / "functions" / "main.py"

@@ -24,8 +24,8 @@ from shared.gcs.listing import ListRef
 from shared.gcs.run import Plan, ShardRef, TodoItem, done_path, snapshot_path
 from shared.manifest import Manifest, RunLocation, new_run_id
 from tests.devstack.storage import unique_bucket_name
+from tests.gcsfixtures import T0, CollectingSink, buckets, fill, make_settings, put
 from tests.gcsproxy import CLASS_A, StorageProxy, proxy
-from tests.test_gcs_backup import T0, CollectingSink, buckets, fill, make_settings, put
 
 __all__ = ["buckets", "proxy"]  # fixtures, imported for use here
 
