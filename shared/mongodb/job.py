@@ -18,13 +18,14 @@ environment says what to do: ``DR_JOB_COMMAND`` (``backup`` or ``restore``),
 with ``DR_TIER``/``DR_RUN_ID``/``DR_DRY_RUN`` for a backup and
 ``DR_RESTORE_REQUEST`` (the ``dr-restore`` JSON body) and ``DR_REQUEST_ID`` for
 a restore. Exit status: 0 on success, else the error class's code
-(:mod:`shared.errors`), 70 for an unexpected failure; the reason is logged.
+(:mod:`shared.errors`), 70 for an unexpected failure; the reason is logged. A
+restore's exit code follows from its phase (:mod:`shared.restore.ending`):
+the same request exits the same way here as its status record says.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -34,6 +35,7 @@ from pathlib import Path
 
 from shared import logs
 from shared.errors import DRError, RequestError
+from shared.events import strict_json
 from shared.manifest import TIERS
 from shared.mongodb import commands, settings
 from shared.mongodb.request import MongoRestoreRequest
@@ -111,10 +113,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.command == "restore":
         raw = environ.get(settings.RESTORE_REQUEST) if args.date is None else None
         if raw is not None:
-            try:
-                request = MongoRestoreRequest.from_message(json.loads(raw))
-            except json.JSONDecodeError as exc:
-                raise RequestError(f"{settings.RESTORE_REQUEST} is not JSON: {exc}") from None
+            body = strict_json(raw.encode("utf-8", "surrogateescape"), settings.RESTORE_REQUEST)
+            request = MongoRestoreRequest.from_message(body)
         else:
             request = _request(args)
         return commands.restore_command(
