@@ -137,7 +137,9 @@ def test_an_unconfirmed_production_overwrite_is_refused_with_the_confirm_to_send
     assert status["confirm"] == eyewear.DB_NAME
     assert exit_code_for(status) == 73
     assert status["result"]["mode"] == "plan"
-    assert "would" in status["result"]["notes"][0]
+    summary = status["result"]["notes"][0]
+    assert summary.startswith(f"NOT RUN: would overwrite '{eyewear.DB_NAME}' ("), summary
+    assert "collections, " in summary
     assert "InProgress" not in [p["phase"] for p in status["phases"]]
 
 
@@ -146,8 +148,10 @@ def test_a_dry_run_ends_planned_in_the_conditional(platform: eyewear.Platform) -
     status = platform.restore(body)
     assert status["phase"] == "Planned", status
     assert exit_code_for(status) == 0
-    assert status["result"]["notes"][0].startswith("NOT RUN: would restore")
-    assert any("would overwrite 'eyewearml-assets'" in n for n in status["result"]["notes"])
+    summary = status["result"]["notes"][0]
+    assert summary.startswith("NOT RUN: would overwrite 'eyewearml-assets' ("), summary
+    assert " objects, " in summary
+    assert "to overwrite" in status["result"]["counts"]
 
 
 def test_a_duplicate_delivery_runs_once(platform: eyewear.Platform) -> None:
@@ -317,6 +321,8 @@ def test_a_destination_that_holds_data_needs_confirm_whatever_its_name(
 ) -> None:
     import pymongo
 
+    from shared.firestore.verify import data_client
+
     bucket, database = _holding_data(platform)
     before = _snapshot(platform)
     gcs = platform.restore(
@@ -325,7 +331,12 @@ def test_a_destination_that_holds_data_needs_confirm_whatever_its_name(
     mongo = platform.restore(
         {"target": "mongodb", "date": _today(), "type": "daily", "target_db": database}
     )
-    for status, name in ((gcs, bucket), (mongo, database)):
+    data_client(platform.stack.project, "restored").document("kept/one").set({"a": 1})
+    firestore = platform.restore(
+        {"target": "firestore", "date": _today(), "target_database": "restored"}
+    )
+    occupied = f"{platform.stack.project}/restored"
+    for status, name in ((gcs, bucket), (mongo, database), (firestore, occupied)):
         assert status["phase"] == "Refused", status
         assert status["confirm"] == name
         assert f'"confirm": "{name}"' in status["errors"][-1]
@@ -408,6 +419,9 @@ def _cli_restore(platform: eyewear.Platform, flags: list[str], request_id: str) 
 def test_the_same_request_ends_the_same_on_every_path(
     platform: eyewear.Platform, flags: list[str], phase: str, code: int
 ) -> None:
+    word = {"Refused": "REFUSED", "Planned": "PLANNED", "Completed": "SUCCEEDED"}[phase]
+    received = platform.webhook.received  # type: ignore[attr-defined]
+    before = sum(word in json.dumps(note) for note in received)
     body: dict[str, Any] = {"target": "mongodb", "date": _today(), "type": "daily"}
     body.update({flag[2:].replace("-", "_"): True for flag in flags[2:]})
     published = platform.restore(body)
@@ -419,6 +433,11 @@ def test_the_same_request_ends_the_same_on_every_path(
     assert status is not None
     assert status["phase"] == phase
     assert _job_restore(platform, ["--date", _today(), *flags]) == code
+    wait_until(
+        lambda: sum(word in json.dumps(note) for note in received) - before == 3,
+        30,
+        f"one {word} notification from each path",
+    )
 
 
 @pytest.mark.parametrize("target", ["gcs", "firestore"])
@@ -483,14 +502,20 @@ def test_fuzzed_bodies_all_end_and_write_nothing_outside_scratch(
         return platform.stack.pubsub.publish("dr-restore", data, {"fuzz": "1"})
 
     figures, stuck = restore_fuzz.run(sample, publish, platform.status, 120 + 3 * len(sample))
-    assert stuck == []
-    wait_until(lambda: _snapshot(platform) == before, 120, "scratch copies gone, locks released")
+    with contextlib.suppress(AssertionError):  # counted below; the wait only lets scratch go
+        wait_until(lambda: _snapshot(platform) == before, 120, "scratch copies gone")
+    after = _snapshot(platform)
+    figures.writes_outside_scratch = sum(
+        len(set(a) ^ set(b)) for a, b in zip(before, after, strict=True)
+    )
     dead = platform.stack.pubsub.pull("dr-restore-dead-letter-pull", expect=1, timeout=2)
     figures.dead_lettered = len(dead)
+    if os.environ.get("DR_FUZZ_FIGURES"):
+        Path(os.environ["DR_FUZZ_FIGURES"]).write_text(json.dumps(figures.to_json(), indent=1))
+    assert stuck == []
+    assert after == before  # nothing outside scratch changed, no scratch copy or lock is left
     assert dead == []
     serving = platform.restore(
         {"target": "gcs", "source_bucket": "eyewearml-data", "dry_run": True}
     )
     assert serving["phase"] == "Planned"
-    if os.environ.get("DR_FUZZ_FIGURES"):
-        Path(os.environ["DR_FUZZ_FIGURES"]).write_text(json.dumps(figures.to_json(), indent=1))

@@ -142,6 +142,12 @@ def check_safety(
         )
 
 
+def _backup_counts(manifest: Manifest) -> dict[str, int]:
+    """What a plan would restore: collections and documents, from the manifest."""
+    found = namespaces(manifest)
+    return {"collections": len(found), "documents": sum(count for _, count in found.values())}
+
+
 def outcome(
     manifest: Manifest,
     bucket: Bucket,
@@ -161,7 +167,7 @@ def outcome(
         backup=f"gs://{bucket.name}/{manifest.location.manifest_path}",
         destination=", ".join(f"{s} -> {t}" for s, t in db_map.items()),
         verified=fields.pop("verified", None),
-        counts=fields.pop("counts", {}),
+        counts=fields.pop("counts", None) or (_backup_counts(manifest) if mode == "plan" else {}),
         notes=tuple(notes) + tuple(fields.pop("notes", ())),
         plan=tuple(fields.pop("plan", ())),
         details={"databases": dict(db_map), **fields},

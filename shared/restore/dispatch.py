@@ -230,12 +230,23 @@ def _run(
     return lifecycle.succeed(store, request_id, request.target, outcome_or_none, settings.notify)
 
 
+PLAN_WORDS = {"written": "to write", "overwritten": "to overwrite", "deleted": "to delete"}
+
+
 def _conditional(outcome: RestoreOutcome, unconfirmed: str | None) -> RestoreOutcome:
-    """The plan as a plan: what *would* be written, and what it would need to run."""
-    counts = ", ".join(f"{count:,} {what}" for what, count in outcome.counts.items())
-    summary = f"NOT RUN: would restore {outcome.destination or 'the destination'}"
-    summary += f" ({counts})" if counts else ""
-    notes = [summary]
+    """The plan as a plan: what *would* be written, and what it would need to run.
+
+    Counts a target reports in the past tense ("overwritten") are renamed to
+    what they are in a plan ("to overwrite"): nothing has happened yet.
+    """
+    counts = {PLAN_WORDS.get(what, what): count for what, count in outcome.counts.items()}
+    shown = ", ".join(f"{count:,} {what}" for what, count in counts.items())
     if unconfirmed:
-        notes.append(f'would overwrite {unconfirmed!r}, which needs "confirm": "{unconfirmed}"')
-    return dataclasses.replace(outcome, mode="plan", verified=None, notes=(*notes, *outcome.notes))
+        summary = f"NOT RUN: would overwrite {unconfirmed!r}"
+        needs = [f'to run it, send "confirm": "{unconfirmed}"']
+    else:
+        summary, needs = f"NOT RUN: would restore into {outcome.destination}", []
+    notes = [summary + (f" ({shown})" if shown else ""), *needs]
+    return dataclasses.replace(
+        outcome, mode="plan", verified=None, counts=counts, notes=(*notes, *outcome.notes)
+    )
