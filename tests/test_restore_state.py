@@ -8,9 +8,12 @@ from typing import Any
 import pytest
 
 from shared import storage
-from shared.config import NotifySettings
+from shared.config import NotifySettings, RestoreSettings
 from shared.errors import ConflictError, RefusedError
+from shared.events import PubSubMessage
 from shared.restore import lifecycle, lock
+from shared.restore.dispatch import dispatch
+from shared.restore.ending import exit_code_for
 from shared.restore.status import StatusStore
 
 NOW = datetime(2025, 3, 25, 12, 0, tzinfo=UTC)
@@ -106,3 +109,35 @@ def test_odd_text_is_recorded_escaped_never_dropped(bucket: Any) -> None:
     record = store.get("r-11")
     assert record is not None
     assert record.data["request"] == {"confirm": "a\\ud800b", "hour": "nan"}
+
+
+class _Broken:
+    """A target adapter with a bug: the dispatcher must still end the request."""
+
+    def check(self, request: Any) -> str:
+        raise TypeError("'float' object cannot be interpreted as an integer")
+
+    def production_name(self, request: Any) -> None:
+        return None
+
+    def plan(self, request: Any) -> Any:
+        raise AssertionError("not reached")
+
+    def start(self, request: Any, request_id: str, progress: Any) -> None:
+        raise AssertionError("not reached")
+
+
+def test_an_unplanned_error_ends_the_request_once_and_a_redelivery_is_not_run(
+    bucket: Any,
+) -> None:
+    settings = RestoreSettings(bucket.name, 60, NotifySettings())
+    store = StatusStore(bucket, clock=lambda: NOW)
+    body = b'{"target": "gcs", "source_bucket": "assets", "test_mode": true}'
+    message = PubSubMessage(body, "m-42")
+    record = dispatch(message, settings, store, {"gcs": _Broken})
+    assert record.phase == "Failed"
+    assert record.data["error_class"] == "TypeError"
+    assert exit_code_for(record.data) == 70
+    again = dispatch(message, settings, store, {"gcs": _Broken})
+    assert again.data == record.data
+    assert storage.read_json(bucket, lock.lock_path("gcs")) is None

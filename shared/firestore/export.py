@@ -99,7 +99,9 @@ def start_export(
     )
     started = pending.read(bucket, location) or storage.read_json(bucket, location.manifest_path)
     if started is not None and not dry_run:
-        log.info("run %s was already started (a redelivered trigger): nothing to do", run_id)
+        log.info(
+            "run %s was already started (a redelivered trigger): nothing to do", location.run_id
+        )
         return StartedExport(location, record, None)
     with logs.run_context(run_id=location.run_id):
         try:

@@ -68,7 +68,9 @@ def start_backup(
         storage.read_json(ctx.backup_bucket(), name) is not None
         for name in (location.path(PLAN_NAME), location.manifest_path)
     ):
-        log.info("run %s was already started (a redelivered trigger): nothing to do", run_id)
+        log.info(
+            "run %s was already started (a redelivered trigger): nothing to do", location.run_id
+        )
         return None
     with logs.run_context(run_id=location.run_id, target=TARGET):
         log.info(
