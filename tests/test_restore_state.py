@@ -109,6 +109,8 @@ def test_odd_text_is_recorded_escaped_never_dropped(bucket: Any) -> None:
     record = store.get("r-11")
     assert record is not None
     assert record.data["request"] == {"confirm": "a\\ud800b", "hour": "nan"}
+    ended = store.set_phase("r-11", "Failed", error="ValueError: \udc80 in a driver message")
+    assert ended.data["errors"] == ["ValueError: \\udc80 in a driver message"]
 
 
 class _Broken:

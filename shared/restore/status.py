@@ -154,9 +154,9 @@ class StatusStore:
                 data["finished"] = now
             for key, value in fields.items():
                 if key == "error":
-                    data["errors"] = [*data.get("errors", []), value]
+                    data["errors"] = [*data.get("errors", []), storable(value)]
                 else:
-                    data[key] = value
+                    data[key] = storable(value)
 
         record = self.update(request_id, change)
         log.info("restore %s is %s", request_id, phase, extra={"fields": {"phase": phase}})
