@@ -132,6 +132,7 @@ def harmless(body: Body, destinations: Destinations, real_names: set[str]) -> bo
 class Figures:
     bodies: int = 0
     phases: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
     kinds: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     writes_outside_scratch: int = 0
@@ -142,6 +143,7 @@ class Figures:
         return {
             "bodies": self.bodies,
             "phases": dict(self.phases),
+            "error_classes": dict(self.errors),
             "kinds": dict(self.kinds),
             "writes_outside_scratch": self.writes_outside_scratch,
             "dead_lettered": self.dead_lettered,
@@ -175,9 +177,10 @@ def run(
     deadline = time.monotonic() + timeout
     while pending and time.monotonic() < deadline:
         for message_id, body in list(pending.items()):
-            phase = _ended(expected_ids(body.data, message_id), message_id, status)
-            if phase:
-                figures.phases[phase] += 1
+            record = _ended(expected_ids(body.data, message_id), message_id, status)
+            if record:
+                figures.phases[record["phase"]] += 1
+                figures.errors[record.get("error_class") or "none"] += 1
                 del pending[message_id]
         time.sleep(0.5 if pending else 0)
     figures.seconds = time.monotonic() - started
@@ -187,13 +190,14 @@ def run(
 
 def _ended(
     ids: tuple[str, ...], message_id: str, status: Callable[[str], dict[str, Any] | None]
-) -> str | None:
+) -> dict[str, Any] | None:
+    """The terminal record this message made, once it is terminal."""
     from shared.restore.status import FINAL_PHASES
 
     for request_id in ids:
         record = status(request_id)
         if record and record.get("message_id") == message_id:
-            return str(record["phase"]) if record.get("phase") in FINAL_PHASES else None
+            return record if record.get("phase") in FINAL_PHASES else None
     return None
 
 
