@@ -440,6 +440,27 @@ def test_the_same_request_ends_the_same_on_every_path(
     )
 
 
+def test_a_job_execution_that_cannot_read_its_request_ends_it(platform: eyewear.Platform) -> None:
+    from shared.mongodb import job, settings
+    from shared.restore.status import StatusStore
+
+    store = StatusStore(eyewear.clients_storage().bucket(eyewear.STATE_BUCKET))
+    store.create("drill-job-unreadable", {"target": "mongodb"}, "m-job")
+    store.set_phase("drill-job-unreadable", "InProgress")  # as the dispatcher leaves it
+    environ = {
+        **platform.stack.env(),
+        **platform.settings,
+        settings.COMMAND: "restore",
+        settings.REQUEST_ID: "drill-job-unreadable",
+        settings.RESTORE_REQUEST: '{"date": "2025-03-25", "date": "2025-03-26"}',
+    }
+    assert job.main([], environ) == 64
+    status = platform.status("drill-job-unreadable")
+    assert status is not None
+    assert status["phase"] == "Failed"
+    assert "'date' is given more than once" in status["errors"][0]
+
+
 @pytest.mark.parametrize("target", ["gcs", "firestore"])
 def test_a_redelivered_backup_trigger_starts_one_run(
     platform: eyewear.Platform, target: str

@@ -150,6 +150,25 @@ def restore_command(
     return code
 
 
+def end_request(
+    config_file: str | None,
+    request_id: str,
+    error: BaseException,
+    environ: Mapping[str, str],
+    clock: Clock,
+) -> None:
+    """End a dispatcher's request that failed before its restore began (bad settings, body).
+
+    A restore that began ends its record itself; this one would otherwise
+    stay InProgress for as long as anyone looks.
+    """
+    restore_settings = config.restore_settings(_sources(config_file, environ))
+    store = StatusStore(clients.storage_client().bucket(restore_settings.state_bucket), clock)
+    record = store.get(request_id)
+    if record is not None and not record.final:
+        lifecycle.fail(store, request_id, "mongodb", error, restore_settings.notify)
+
+
 def verify_command(
     *, config_file: str | None, request: MongoRestoreRequest, environ: Mapping[str, str]
 ) -> int:
