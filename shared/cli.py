@@ -27,6 +27,7 @@ from shared import config
 from shared.errors import DRError, RequestError
 from shared.manifest import MANUAL_TIER, TIERS
 from shared.restore import schema
+from shared.restore.ending import exit_code_for
 from shared.settings_source import CONFIG_FILE_VARIABLE
 
 TOPICS = {
@@ -170,7 +171,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         record = store.get(request_id)
         if record is not None and record.final:
             print(json.dumps(record.data, indent=2))
-            return 0 if record.phase == "Completed" else 1
+            return exit_code_for(record.data)
         time.sleep(2)
 
 
@@ -186,11 +187,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"phase {record.phase}; request to end took {took}")
     else:
         print(f"phase {record.phase}; running for {datetime.now(UTC) - created}")
-    return (
-        0
-        if record.phase in {"Completed", "InProgress", "Verifying", "Accepted", "Validating"}
-        else 1
-    )
+    if record.data.get("confirm"):
+        print(f'to run it, send it again with "confirm": "{record.data["confirm"]}"')
+    return exit_code_for(record.data)
 
 
 def cmd_backups(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import os
 
 from shared import clients, config
 from shared.errors import ConfigError
-from shared.events import PubSubMessage, backup_trigger
+from shared.events import PubSubMessage, backup_trigger, trigger_run_id
 from shared.gcs import lister, worker
 from shared.gcs.context import GcsContext
 from shared.gcs.listing import ListRef
@@ -46,7 +46,8 @@ def on_backup_message(message: PubSubMessage) -> None:
             lister.preview(ctx)
             return
         sink = PubSubSink(ctx, clients.publisher_client(), shard_topic(settings))
-        lister.start_backup(ctx, tier=trigger.tier, sink=sink)
+        run_id = trigger_run_id(message, ctx.clock())
+        lister.start_backup(ctx, tier=trigger.tier, sink=sink, run_id=run_id)
 
 
 def on_shard_message(message: PubSubMessage) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from shared import logs
+from shared import logs, storage
 from shared.catalog import Catalog
 from shared.errors import DRError
 from shared.gcs import critical, finalize, listing
@@ -30,16 +30,29 @@ log = logging.getLogger(__name__)
 __all__ = ["ShardSink", "continue_listing", "latest_snapshot", "preview", "start_backup"]
 
 
-def start_backup(ctx: GcsContext, *, tier: str, sink: ShardSink) -> Manifest | None:
+def start_backup(
+    ctx: GcsContext, *, tier: str, sink: ShardSink, run_id: str | None = None
+) -> Manifest | None:
     """Start one run; returns its manifest if it completed here, ``None`` if in flight.
+
+    ``run_id`` (from the trigger message) names the run: a redelivered trigger
+    finds its run already planned or committed and starts nothing.
 
     A failure before the plan exists (an unknown source bucket, a bad
     ``GCS_CRITICAL_FILES`` entry, Cloud Storage down) commits a FAILED
     manifest naming it and reports it, so a run never fails silently.
     """
     started = ctx.clock()
-    location = RunLocation("", TARGET, tier, new_run_id(started))
+    location = RunLocation("", TARGET, tier, run_id or new_run_id(started))
     settings = ctx.settings
+    if any(
+        storage.read_json(ctx.backup_bucket(), name) is not None
+        for name in (location.path(listing.START_NAME), location.manifest_path)
+    ):
+        log.info(
+            "run %s was already started (a redelivered trigger): nothing to do", location.run_id
+        )
+        return None
     with logs.run_context(run_id=location.run_id, target=TARGET):
         log.info(
             "backup %s started: %s into gs://%s",

@@ -7,10 +7,10 @@
 ``target_bucket``; ``--test-mode`` restores into a temporary bucket, verifies
 every object against the snapshot and deletes the bucket again.
 
-Overwriting a production bucket (the source itself, or any configured source
-bucket) needs ``confirm`` equal to that bucket's name, checked here and not
-only by the dispatcher, so library use is as safe as a ``dr-restore``
-message. Nothing is deleted unless ``delete_extra`` is asked.
+Overwriting a production bucket (the source itself, any configured source
+bucket, or any bucket that already holds objects) needs ``confirm`` equal to
+that bucket's name, checked here and not only by the dispatcher, so library
+use is as safe as a ``dr-restore`` message. Nothing is deleted unless ``delete_extra`` is asked.
 """
 
 from __future__ import annotations
@@ -118,8 +118,8 @@ def restore_bucket(
         if test_mode:
             return _test_restore(ctx, source_bucket, manifest, entries, dry_run, progress)
         destination = target_bucket or source_bucket
-        production = destination in (source_bucket, *settings.source_buckets)
         existing = restorer.current_objects(ctx, destination)
+        production = destination in (source_bucket, *settings.source_buckets) or bool(existing)
         notes: list[str] = []
         if existing is not None:
             entries = _fit_acls(ctx, destination, entries, notes)
@@ -133,7 +133,8 @@ def restore_bucket(
             raise RefusedError(
                 f"restoring snapshot {run} into gs://{destination} overwrites "
                 f"{len(changes.overwrite)} live object(s) of a production bucket; repeat with "
-                f"confirm={destination!r} (or restore into target_bucket, or use test mode)"
+                f"confirm={destination!r} (or restore into target_bucket, or use test mode)",
+                confirm=destination,
             )
         if existing is None:
             _create_bucket(ctx, destination, labels={})
