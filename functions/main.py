@@ -24,7 +24,7 @@ def gcs_backup(cloud_event: Any) -> None:
 
 @functions_framework.cloud_event
 def gcs_copy_shard(cloud_event: Any) -> None:
-    """dr-gcs-shards: copy one shard server-side; the last shard finalizes the snapshot."""
+    """dr-gcs-shards: list the next step of a bucket, or copy one shard; the last finalizes."""
     from shared.gcs import handlers
 
     serve(cloud_event, "gcs", handlers.on_shard_message)

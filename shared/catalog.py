@@ -86,7 +86,7 @@ class Catalog:
             CatalogEntry(location, self._manifest(location, members), tuple(sorted(members)))
             for location, members in runs.items()
         ]
-        entries.sort(key=lambda entry: (entry.time, entry.backup_id), reverse=True)
+        entries.sort(key=_newest_first_key, reverse=True)
         return entries
 
     def backups(self, tier: str | None = None, slot: str | None = None) -> list[CatalogEntry]:
@@ -164,6 +164,12 @@ class Catalog:
             f"no complete {self.target} backup at or before {when.isoformat()} in "
             f"gs://{self.bucket.name}/{self.prefix}{self.target}/"
         )
+
+
+def _newest_first_key(entry: CatalogEntry) -> tuple[datetime, datetime, str]:
+    """Runs in start order; within one second (the run id's precision) by the manifest's time."""
+    precise = entry.manifest.started if entry.manifest is not None else entry.time
+    return entry.time, precise, entry.backup_id
 
 
 def commit(bucket: Bucket, manifest: Manifest) -> int:

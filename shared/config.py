@@ -153,6 +153,15 @@ DR_GCS_SHARD_TOPIC = Key(
     default="dr-gcs-shards",
 )
 GCS_COPY_WORKERS = Key("GCS_COPY_WORKERS", s.integer(1, 256), "parallel copies, 1-256", default=32)
+GCS_LIST_PAGE_SIZE = Key(
+    "GCS_LIST_PAGE_SIZE", s.integer(1, 1000), "objects per listing page, 1-1000", default=1000
+)
+GCS_LIST_PAGES = Key(
+    "GCS_LIST_PAGES",
+    s.integer(1, 100_000),
+    "listing pages per invocation before the listing hands itself on, 1-100000",
+    default=200,
+)
 
 DR_MONGODB_JOB = Key(
     "DR_MONGODB_JOB",
@@ -274,6 +283,8 @@ class GcsSettings:
     copy_workers: int
     notify: NotifySettings
     shard_topic: str = "dr-gcs-shards"
+    list_page_size: int = 1000
+    list_pages: int = 200
 
 
 @dataclass(frozen=True)
@@ -441,6 +452,8 @@ def gcs_settings(src: Sources) -> GcsSettings:
         copy_workers=_or_default(src, GCS_COPY_WORKERS),
         notify=notify_settings(src),
         shard_topic=_or_default(src, DR_GCS_SHARD_TOPIC),
+        list_page_size=_or_default(src, GCS_LIST_PAGE_SIZE),
+        list_pages=_or_default(src, GCS_LIST_PAGES),
     )
 
 

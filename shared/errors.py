@@ -99,9 +99,17 @@ class ConflictError(DRError):
 
 
 class RefusedError(DRError):
-    """A safety rule refused the operation (e.g. an unconfirmed production overwrite)."""
+    """A safety rule refused the operation (e.g. an unconfirmed production overwrite).
+
+    ``confirm`` is the exact value that would let the operation run, when one
+    can (a system database cannot be confirmed into).
+    """
 
     exit_code = 73  # EX_CANTCREAT
+
+    def __init__(self, message: str, confirm: str | None = None) -> None:
+        super().__init__(message)
+        self.confirm = confirm
 
 
 class BackupFailed(DRError):

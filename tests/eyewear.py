@@ -307,7 +307,7 @@ class Platform:
         return self.wait_status(self.publish_restore(body), timeout)
 
 
-FINAL_PHASES = ("Completed", "PartiallyFailed", "Failed")
+FINAL_PHASES = ("Completed", "Planned", "Refused", "PartiallyFailed", "Failed")
 
 
 @contextlib.contextmanager

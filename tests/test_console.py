@@ -273,7 +273,7 @@ def _victim(bucket: Any, entry: Any) -> str:
     if target == "mongodb":
         return str(entry.location.path("dump.tar.zst.ewdr"))
     if target == "gcs":
-        from shared.gcs.snapshot import read_snapshot
+        from shared.gcs.reader import read_snapshot
 
         entries = list(read_snapshot(bucket, entry.manifest.artifacts[0]))
         return max(entries, key=lambda e: e.size).copy
@@ -343,3 +343,19 @@ def test_on_a_terminal_ctrl_c_detaches_and_a_timeout_says_how_to_follow_again(
     done = deployment.dr("status", "drill-stuck", "--follow", "--timeout", "1")
     assert done.returncode == 75
     assert "still running after 1 s" in done.stderr
+
+
+def test_on_a_terminal_a_refused_overwrite_asks_for_the_exact_name(deployment: Deployment) -> None:
+    import pexpect
+
+    today = datetime.now(UTC).date().isoformat()
+    child = spawn_dr(deployment, "restore", "mongodb", "--date", today, "--type", "daily")
+    child.expect("Run this restore\\? \\[y/N\\]")
+    child.sendline("y")
+    child.expect("Refused")
+    child.expect(f"Type {eyewear.DB_NAME} to confirm")
+    child.sendline("not-the-name")  # nothing further is sent
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+    assert "stopped: nothing further was requested" in child.before

@@ -24,12 +24,11 @@ NOW = datetime(2025, 3, 25, 12, 0, tzinfo=UTC)
     [
         ({"phase": "Completed", "result": {"verified": True}}, 0),
         ({"phase": "Planned"}, 0),
-        ({"phase": "Refused"}, 73),
-        ({"phase": "Completed", "result": {"details": {"refused": "unconfirmed"}}}, 73),
-        ({"phase": "Failed", "result": {"verified": False}}, 65),
-        ({"phase": "Failed", "errors": ["BackupNotFound: no complete backup"]}, 66),
-        ({"phase": "Failed", "errors": ["RuntimeError: boom"]}, 1),
-        ({"phase": "PartiallyFailed"}, 70),
+        ({"phase": "Refused", "exit_code": 73, "confirm": "eyewear_ml"}, 73),
+        ({"phase": "Failed", "exit_code": 65, "result": {"verified": False}}, 65),
+        ({"phase": "Failed", "exit_code": 66, "errors": ["BackupNotFound: none"]}, 66),
+        ({"phase": "Failed", "errors": ["a failure nobody planned for"]}, 70),
+        ({"phase": "PartiallyFailed"}, 65),
         ({"phase": "InProgress"}, 75),
     ],
 )
@@ -38,8 +37,9 @@ def test_one_function_maps_a_record_to_its_exit_code(record: dict[str, Any], cod
 
 
 def test_the_confirm_to_send_is_read_from_the_record() -> None:
-    note = 'NOT RUN: ... publish it again with "confirm": "eyewear_ml" to run it'
+    note = 'NOT RUN: would overwrite ...; to run it, send "confirm": "eyewear_ml"'
     assert records.required_confirm({"result": {"notes": [note]}}) == "eyewear_ml"
+    assert records.required_confirm({"phase": "Refused", "confirm": "eyewear_ml"}) == "eyewear_ml"
     assert records.required_confirm({"result": {"details": {"confirm": "assets"}}}) == "assets"
     assert records.required_confirm({"result": {}}) is None
 

@@ -1,32 +1,21 @@
 """Cloud Storage failing under a backup or restore: 503/429 retried, persistent errors loud.
 
-fake-gcs-server cannot inject faults, so a small real HTTP proxy stands in
-front of it: it forwards every request and answers chosen ones with an error
-status instead, the first N times they are seen. The product talks to the
-proxy exactly as it would to Cloud Storage (``STORAGE_EMULATOR_HOST``).
+fake-gcs-server cannot inject faults, so the recording proxy of
+``tests.gcsproxy`` stands in front of it and answers chosen requests with an
+error status instead, the first N times they are seen.
 """
 
 from __future__ import annotations
 
-import http.client
-import os
-import re
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
 
-import pytest
 from pytest_httpserver import HTTPServer
 
 from shared.gcs import worker
 from shared.gcs.backup import run_backup
 from shared.gcs.context import GcsContext
 from shared.gcs.restore import restore_bucket
-from tests.devstack.storage import FakeGcsServer
-from tests.test_gcs_backup import (
+from tests.gcsfixtures import (
     buckets,
     fill,
     hook,
@@ -35,102 +24,13 @@ from tests.test_gcs_backup import (
     quick_notifier,
     reports,
 )
+from tests.gcsproxy import StorageProxy, proxy
 
-__all__ = ["buckets", "hook"]  # fixtures, imported for use here
-
-
-@dataclass
-class Fault:
-    method: str
-    path: re.Pattern[str]
-    status: int
-    times: int
-    served: int = 0
-
-
-@dataclass
-class FaultProxy:
-    """Forwards to ``upstream``; answers a request matching a fault with its status, ``times`` times."""
-
-    upstream: str
-    faults: list[Fault] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, method: str, path: str, status: int, times: int = 1_000_000) -> Fault:
-        fault = Fault(method, re.compile(path), status, times)
-        self.faults.append(fault)
-        return fault
-
-    def fault_for(self, method: str, path: str) -> Fault | None:
-        with self.lock:
-            for fault in self.faults:
-                if (
-                    fault.method == method
-                    and fault.path.search(path)
-                    and fault.served < fault.times
-                ):
-                    fault.served += 1
-                    return fault
-        return None
-
-
-def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
-    upstream = urlsplit(proxy.upstream)
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _forward(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            fault = proxy.fault_for(self.command, self.path)
-            if fault is not None:
-                error = b'{"error": {"code": %d, "message": "injected"}}' % fault.status
-                self._answer(fault.status, {"Content-Type": "application/json"}, error)
-                return
-            connection = http.client.HTTPConnection(upstream.netloc, timeout=30)
-            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-            connection.request(self.command, self.path, body=body, headers=headers)
-            response = connection.getresponse()
-            data = response.read()
-            passed = {
-                k: v
-                for k, v in response.getheaders()
-                if k.lower() not in ("transfer-encoding", "content-length", "connection")
-            }
-            connection.close()
-            self._answer(response.status, passed, data)
-
-        def _answer(self, status: int, headers: dict[str, str], data: bytes) -> None:
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
-
-
-@pytest.fixture
-def proxy(gcs_server: FakeGcsServer, stack_env: dict[str, str]) -> Iterator[FaultProxy]:
-    """The proxy, with ``STORAGE_EMULATOR_HOST`` pointing at it for this test."""
-    faults = FaultProxy(gcs_server.url)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(faults))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{server.server_address[1]}"
-    yield faults
-    server.shutdown()
-    server.server_close()
+__all__ = ["buckets", "hook", "proxy"]  # fixtures, imported for use here
 
 
 def test_503_and_429_are_retried_and_the_backup_and_restore_succeed(
-    storage_client: Any, buckets: tuple[Any, Any], proxy: FaultProxy
+    storage_client: Any, buckets: tuple[Any, Any], proxy: StorageProxy
 ) -> None:
     source, backup = buckets
     fill(source, 6)
@@ -154,7 +54,7 @@ def test_503_and_429_are_retried_and_the_backup_and_restore_succeed(
 def test_an_object_that_cannot_be_copied_fails_the_run_loudly_naming_it(
     storage_client: Any,
     buckets: tuple[Any, Any],
-    proxy: FaultProxy,
+    proxy: StorageProxy,
     hook: str,
     httpserver: HTTPServer,
 ) -> None:
@@ -189,7 +89,7 @@ def test_a_shard_that_keeps_crashing_is_recorded_as_failed(
 
 
 def test_a_copy_that_already_exists_is_checked_and_kept(
-    storage_client: Any, buckets: tuple[Any, Any], proxy: FaultProxy
+    storage_client: Any, buckets: tuple[Any, Any], proxy: StorageProxy
 ) -> None:
     """Cloud Storage answers 412 to a copy whose destination exists (``if_generation_match=0``).
 
@@ -214,7 +114,7 @@ def test_a_copy_that_already_exists_is_checked_and_kept(
 
 
 def test_an_existing_copy_with_other_bytes_is_never_trusted(
-    storage_client: Any, buckets: tuple[Any, Any], proxy: FaultProxy
+    storage_client: Any, buckets: tuple[Any, Any], proxy: StorageProxy
 ) -> None:
     source, backup = buckets
     fill(source, 2)

@@ -4,7 +4,9 @@
 functions-framework with push subscriptions on the Pub/Sub emulator, as on
 Google Cloud: the backup function lists and publishes shards to
 ``dr-gcs-shards``, each shard is pushed to the worker function, and the last
-one to finish writes the manifest. The recorded push bodies under
+one to finish writes the manifest. The listing itself is cut into steps (a
+tiny page size and page limit here), which go on as listing messages on the
+same topic. The recorded push bodies under
 ``tests/data/events`` drive the same entry points in-process.
 """
 
@@ -27,13 +29,14 @@ from shared.catalog import Catalog
 from shared.gcs.run import ShardRef, done_prefix
 from tests.devstack.functions import FunctionGroup, FunctionSpec
 from tests.devstack.storage import unique_bucket_name
+from tests.gcsfixtures import HOOK, backup_objects, fill, reports
 from tests.polling import wait_until
-from tests.test_gcs_backup import HOOK, backup_objects, fill, reports
 
 EVENTS = Path(__file__).parent / "data" / "events"
 MAIN = Path(__file__).parents[1] / "functions" / "main.py"
 SHARD_SIZE = 3
 OBJECTS = 20
+LIST_PAGE_SIZE, LIST_PAGES = 4, 2  # listing steps of 8 objects: 8, 8 and 4
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ def deployed(
         "GCS_SOURCE_BUCKETS": source.name,
         "GCS_BACKUP_BUCKET": backup.name,
         "GCS_SHARD_SIZE": str(SHARD_SIZE),
+        "GCS_LIST_PAGE_SIZE": str(LIST_PAGE_SIZE),
+        "GCS_LIST_PAGES": str(LIST_PAGES),
         "GCS_CRITICAL_FILES": "assets/item-007.bin",
         "NOTIFY_WEBHOOK": make_httpserver.url_for(HOOK),
         "NOTIFY_WEBHOOK_FORMAT": "json",
@@ -82,7 +87,7 @@ def test_a_scheduler_message_fans_out_to_shard_workers_and_one_manifest(
     manifest = entry.manifest
     assert manifest is not None
     assert manifest.ok
-    shards = -(-OBJECTS // SHARD_SIZE)
+    shards = 3 + 3 + 2  # shards never span listing steps
     assert manifest.counts["shards"] == shards
     assert manifest.counts["objects"] == OBJECTS
     done = list(storage_client.list_blobs(deployed.backup, prefix=done_prefix(entry.location)))
@@ -91,6 +96,8 @@ def test_a_scheduler_message_fans_out_to_shard_workers_and_one_manifest(
     assert (
         sum(f"shard {n} of gs://{deployed.source.name}" in workers for n in range(shards)) == shards
     )
+    for step in (1, 2):  # the listing went on in listing messages, one invocation each
+        assert f"listing step {step} of gs://{deployed.source.name}" in workers
     assert [r["status"] for r in wait_until(lambda: reports(httpserver), what="the report")] == [
         "succeeded"
     ]

@@ -12,7 +12,7 @@ from shared.gcs.backup import run_backup
 from shared.gcs.restore import restore_bucket, temporary_bucket_name
 from shared.restoring import RestoreOutcome
 from tests.devstack.storage import unique_bucket_name
-from tests.test_gcs_backup import T0, Clock, buckets, fill, make_settings, put, state
+from tests.gcsfixtures import T0, Clock, buckets, fill, make_settings, put, state
 
 __all__ = ["buckets"]  # a fixture, imported for use here
 

@@ -11,8 +11,10 @@ import pytest
 from shared.dates import parse_version_date
 from shared.errors import ConfigError, RequestError
 from shared.gcs.critical import CriticalFile
+from shared.gcs.listing import ListCursor, ListRef
+from shared.gcs.reader import Position, SortedLookup
 from shared.gcs.run import ShardRef
-from shared.gcs.snapshot import MAX_OBJECT_NAME_BYTES, ObjectEntry, SortedLookup, copy_path
+from shared.gcs.snapshot import MAX_OBJECT_NAME_BYTES, ObjectEntry, copy_path
 from shared.manifest import RunLocation
 
 SOURCES = ("eyewearml-assets", "eyewearml-models")
@@ -108,6 +110,23 @@ def test_shard_messages_round_trip_and_bad_ones_are_refused() -> None:
     ]:
         with pytest.raises(RequestError, match=message):
             ShardRef.from_message(bad)
+
+
+def test_listing_messages_round_trip_and_bad_ones_are_refused() -> None:
+    location = RunLocation("", "gcs", "daily", "20250325T030000Z-0123abcd")
+    cursor = ListCursor(3, "token==", 12, "assets/é.png", Position(4096, 123456789))
+    listing = ListRef(location, "eyewearml-assets", cursor)
+    assert ListRef.from_message(json.loads(listing.to_message())) == listing
+    body = json.loads(listing.to_message())
+    for bad, message in [
+        ({**body, "shard": 0}, "not a listing message"),
+        ({**body, "list": {**body["list"], "step": -1}}, "malformed listing position"),
+        ({**body, "list": {**body["list"], "base": None}}, "malformed listing position"),
+        ({**body, "bucket": "../etc"}, "bucket '../etc' is not a valid"),
+        ({**body, "run_id": "latest"}, "'latest' is not a run id"),
+    ]:
+        with pytest.raises(RequestError, match=message):
+            ListRef.from_message(bad)
 
 
 @pytest.mark.parametrize(

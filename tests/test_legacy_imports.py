@@ -18,11 +18,12 @@ import pytest
 from shared.catalog import Catalog
 from shared.errors import BackupNotFound, IntegrityError, RequestError
 from shared.gcs.backup import run_backup
-from shared.gcs.snapshot import COPIES_PREFIX, read_snapshot
+from shared.gcs.reader import read_snapshot
+from shared.gcs.snapshot import COPIES_PREFIX
 from shared.legacy import compare, dated, firestore, gcs
 from tests.devstack.process import REPO_ROOT
 from tests.devstack.storage import unique_bucket_name
-from tests.test_gcs_backup import fill, make_settings
+from tests.gcsfixtures import fill, make_settings
 
 WHEN = dt.datetime(2025, 3, 25, tzinfo=dt.UTC)
 NOW = dt.datetime(2025, 3, 26, tzinfo=dt.UTC)

@@ -20,7 +20,7 @@ import pytest
 
 from shared.catalog import Catalog
 from shared.errors import BackupNotFound, ConfigError, RequestError
-from shared.events import PubSubMessage, pubsub_message
+from shared.events import PubSubMessage, pubsub_message, trigger_run_id
 from shared.keys import generate_key_file
 from shared.manifest import RunLocation
 from shared.mongodb import commands, handlers, job
@@ -133,7 +133,7 @@ def test_the_scheduler_message_starts_a_job_execution_that_backs_up(
     (started,) = executions(cloud_run)
     done = wait_for(started.name)
     assert (done.succeeded_count, done.failed_count) == (1, 0), log_of(done)
-    run_id = handlers.run_id_for(trigger, dt.datetime.now(dt.UTC))
+    run_id = trigger_run_id(trigger, dt.datetime.now(dt.UTC))
     assert run_id.startswith("20250325T010000Z-")
     (entry,) = Catalog(deployment["bucket"], "mongodb").backups("daily")
     assert entry.location == RunLocation("", "mongodb", "daily", run_id)

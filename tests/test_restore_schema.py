@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from shared.dates import parse_version_date
 from shared.errors import RequestError
 from shared.events import PubSubMessage
+from shared.restore.ending import exit_code_for
 from shared.restore.schema import validate
 
 CORPUS = Path(__file__).parent / "data" / "restore" / "malformed.jsonl"
@@ -124,3 +126,82 @@ def test_messages_name_the_field_and_the_expected_form(
 def test_version_date_forms() -> None:
     assert str(parse_version_date("2025-03-25")) == "2025-03-25 23:59:59.999999+00:00"
     assert str(parse_version_date("2025-03-25T14:00:00+02:00")) == "2025-03-25 12:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b'{"dry_run": true, "target": "gcs", "dry_run": false}', "'dry_run' is given more than"),
+        (b'{"a": {"b": 1, "b": 2}}', "'b' is given more than once"),
+        (b'{"hour": NaN}', "NaN is not a JSON number"),
+        (b'{"hour": Infinity}', "Infinity is not a JSON number"),
+        (b'{"hour": 1e400}', "out of range"),
+        (b'{"hour": ' + b"1" * 4301 + b"}", "a number of 4301 digits"),
+        (b'{"confirm": "a\\udc00b"}', "confirm holds '\\udc00', a lone surrogate"),
+        (b'{"collection_ids": ["ok", "\\ud83d"]}', "collection_ids[1] holds"),
+        (b'{"\\ud800": 1}', "a field name in request holds"),
+        (b'{"target": "\xc3\x28"}', "not UTF-8 text (invalid byte at offset 12)"),
+        (b'{"x": ' + b"[" * 9 + b"]" * 9 + b"}", "field x[0][0][0][0][0][0][0] is nested"),
+        (b"[" * 100_000 + b"]" * 100_000, "limit is 65536"),
+        (b"[" * 30_000, "nested too deeply"),
+    ],
+)
+def test_a_body_that_could_be_read_two_ways_is_refused_naming_the_field(
+    raw: bytes, expected: str
+) -> None:
+    with pytest.raises(RequestError) as caught:
+        PubSubMessage(raw, "m").json()
+    assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize("hour", [14.0, -0.0, 10.0, True, 2**70])
+def test_an_integer_field_takes_only_json_integers_in_range(hour: object) -> None:
+    with pytest.raises(RequestError, match="hour"):
+        validate({"target": "mongodb", "date": "2025-03-25", "type": "hourly", "hour": hour})
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"target": "mongodb", "date": "2025-03-25", "target_db": "admin"}, "reserved name"),
+        ({"target": "mongodb", "date": "2025-03-25", "target_db": "LOCAL"}, "reserved name"),
+        ({"target": "mongodb", "date": "2025-03-25", "target_db": "x_drtest_1"}, "reserved"),
+        ({"target": "gcs", "source_bucket": "a-b", "target_bucket": "goog-x"}, "reserved"),
+        ({"target": "gcs", "source_bucket": "a-b", "target_bucket": "a-drtest-1"}, "reserved"),
+        ({"target": "firestore", "date": "2025-03-25", "target_database": "dr-test-1"}, "reserved"),
+        (
+            {"target": "mongodb", "date": "2025-03-25", "test_mode": True, "target_db": "x"},
+            "test_mode restores into a scratch copy it creates and deletes; target_db cannot",
+        ),
+        (
+            {"target": "gcs", "source_bucket": "a-b", "test_mode": True, "target_bucket": "c-d"},
+            "test_mode restores into a scratch copy it creates and deletes; target_bucket cannot",
+        ),
+        (
+            {"target": "firestore", "date": "2025-03-25", "test_mode": True,
+             "target_project": "other-project"},
+            "test_mode restores into a scratch copy it creates and deletes; target_project cannot",
+        ),
+    ],
+)  # fmt: skip
+def test_reserved_destinations_and_test_mode_with_a_destination_are_refused(
+    body: dict[str, object], expected: str
+) -> None:
+    with pytest.raises(RequestError, match=re.escape(expected)):
+        validate(body)
+
+
+@pytest.mark.parametrize(
+    ("record", "code"),
+    [
+        ({"phase": "Completed"}, 0),
+        ({"phase": "Planned"}, 0),
+        ({"phase": "Refused", "exit_code": 73}, 73),
+        ({"phase": "PartiallyFailed"}, 65),
+        ({"phase": "Failed", "exit_code": 66}, 66),
+        ({"phase": "Failed"}, 70),
+        ({"phase": "InProgress"}, 75),
+    ],
+)
+def test_the_exit_code_follows_from_the_phase(record: dict[str, object], code: int) -> None:
+    assert exit_code_for(record) == code

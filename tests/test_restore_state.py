@@ -7,8 +7,13 @@ from typing import Any
 
 import pytest
 
-from shared.errors import ConflictError
-from shared.restore import lock
+from shared import storage
+from shared.config import NotifySettings, RestoreSettings
+from shared.errors import ConflictError, RefusedError
+from shared.events import PubSubMessage
+from shared.restore import lifecycle, lock
+from shared.restore.dispatch import dispatch
+from shared.restore.ending import exit_code_for
 from shared.restore.status import StatusStore
 
 NOW = datetime(2025, 3, 25, 12, 0, tzinfo=UTC)
@@ -64,3 +69,77 @@ def test_a_stale_lock_is_taken_over(bucket: Any) -> None:
     taken = lock.acquire(bucket, "firestore", "next", timedelta(minutes=10), later)
     assert taken.request_id == "next"
     assert not lock.release(bucket, "firestore", "crashed")
+
+
+def test_the_lock_is_gone_before_the_terminal_phase_is_recorded(bucket: Any) -> None:
+    locked: list[bool] = []
+
+    def clock() -> datetime:  # every write of the record reads the clock first
+        locked.append(storage.read_json(bucket, lock.lock_path("gcs")) is not None)
+        return NOW
+
+    store = StatusStore(bucket, clock=clock)
+    store.create("r-9", {"target": "gcs"}, "m")
+    lock.acquire(bucket, "gcs", "r-9", timedelta(hours=1), NOW)
+    locked.clear()
+    record = lifecycle.fail(store, "r-9", "gcs", ValueError("a bug"), NotifySettings())
+    assert record.phase == "Failed"
+    assert locked
+    assert not any(locked)
+    assert record.data["error_class"] == "ValueError"
+    assert record.data["exit_code"] == 70
+    assert record.data["errors"] == ["ValueError: a bug"]
+
+
+def test_a_refusal_records_the_confirm_to_send(bucket: Any) -> None:
+    store = StatusStore(bucket, clock=lambda: NOW)
+    store.create("r-10", {"target": "gcs"}, "m")
+    refusal = RefusedError("would overwrite 'assets'", confirm="assets")
+    record = lifecycle.fail(store, "r-10", "gcs", refusal, NotifySettings())
+    assert (record.phase, record.data["confirm"], record.data["exit_code"]) == (
+        "Refused",
+        "assets",
+        73,
+    )
+
+
+def test_odd_text_is_recorded_escaped_never_dropped(bucket: Any) -> None:
+    store = StatusStore(bucket, clock=lambda: NOW)
+    store.create("r-11", {"confirm": "a\ud800b", "hour": float("nan")}, "m")
+    record = store.get("r-11")
+    assert record is not None
+    assert record.data["request"] == {"confirm": "a\\ud800b", "hour": "nan"}
+    ended = store.set_phase("r-11", "Failed", error="ValueError: \udc80 in a driver message")
+    assert ended.data["errors"] == ["ValueError: \\udc80 in a driver message"]
+
+
+class _Broken:
+    """A target adapter with a bug: the dispatcher must still end the request."""
+
+    def check(self, request: Any) -> str:
+        raise TypeError("'float' object cannot be interpreted as an integer")
+
+    def production_name(self, request: Any) -> None:
+        return None
+
+    def plan(self, request: Any) -> Any:
+        raise AssertionError("not reached")
+
+    def start(self, request: Any, request_id: str, progress: Any) -> None:
+        raise AssertionError("not reached")
+
+
+def test_an_unplanned_error_ends_the_request_once_and_a_redelivery_is_not_run(
+    bucket: Any,
+) -> None:
+    settings = RestoreSettings(bucket.name, 60, NotifySettings())
+    store = StatusStore(bucket, clock=lambda: NOW)
+    body = b'{"target": "gcs", "source_bucket": "assets", "test_mode": true}'
+    message = PubSubMessage(body, "m-42")
+    record = dispatch(message, settings, store, {"gcs": _Broken})
+    assert record.phase == "Failed"
+    assert record.data["error_class"] == "TypeError"
+    assert exit_code_for(record.data) == 70
+    again = dispatch(message, settings, store, {"gcs": _Broken})
+    assert again.data == record.data
+    assert storage.read_json(bucket, lock.lock_path("gcs")) is None

@@ -20,10 +20,10 @@ from shared.console.session import Session, data_size, manifest_url
 from shared.errors import BackupFailed, ConflictError, RequestError
 from shared.manifest import MANUAL_TIER, TARGETS, TIERS
 
-# Triggers that always name their run after the Pub/Sub message (its id's SHA-256, 8 hex
-# digits): only that run is ours. For the others a run so named is preferred, else the
-# first run that appeared after the message was published.
-NAMED_BY_MESSAGE = frozenset({"mongodb"})
+# Triggers that name their run after the Pub/Sub message (its id's SHA-256, 8 hex digits,
+# shared.events.trigger_run_id): only that run is ours. For any other target the first
+# run that appeared after the message was published would be taken.
+NAMED_BY_MESSAGE = frozenset({"mongodb", "gcs", "firestore"})
 tier_option = click.option("--tier", "--type", "tier", type=click.Choice(TIERS), help="one tier")
 
 

@@ -1,7 +1,8 @@
 """Restore status records for people: exit codes, who asked, what was restored where.
 
 :func:`exit_code` is the one place the console maps a record to an exit
-code; everything else (``dr restore``, ``dr status``) goes through it.
+code (through :func:`shared.restore.ending.exit_code_for`, the product's one
+table); ``dr restore`` and ``dr status`` go through it.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from shared import errors
+from shared.restore import ending
 
-SUCCEEDED = frozenset({"Completed", "Planned"})
 _RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
 _CONFIRM = re.compile(r'"confirm": "([^"]+)"')
 _CONSOLE_ID = re.compile(r"^dr\.(?P<user>[A-Za-z0-9_-]+)\.\d{8}T\d{6}Z\.[0-9a-f]{4}")
@@ -27,7 +27,7 @@ def refused(record: Mapping[str, Any]) -> bool:
 def required_confirm(record: Mapping[str, Any]) -> str | None:
     """The ``confirm`` value a refused request must carry to run, if the record says."""
     result = record.get("result") or {}
-    named = (result.get("details") or {}).get("confirm") or record.get("confirm_required")
+    named = record.get("confirm") or (result.get("details") or {}).get("confirm")
     if named:
         return str(named)
     for note in result.get("notes") or ():
@@ -38,27 +38,8 @@ def required_confirm(record: Mapping[str, Any]) -> str | None:
 
 
 def exit_code(record: Mapping[str, Any]) -> int:
-    """0 for a restore that ended well (or a plan), else the code of how it ended."""
-    phase = str(record.get("phase"))
-    by_phase = {"PartiallyFailed": errors.BackupFailed.exit_code, **dict.fromkeys(SUCCEEDED, 0)}
-    if refused(record):
-        return errors.RefusedError.exit_code
-    if phase in by_phase:
-        return by_phase[phase]
-    if phase != "Failed":
-        return errors.ConflictError.exit_code  # still running: try again later
-    return _failure_code(record)
-
-
-def _failure_code(record: Mapping[str, Any]) -> int:
-    if (record.get("result") or {}).get("verified") is False:
-        return errors.IntegrityError.exit_code
-    recorded = [str(e) for e in record.get("errors") or []]
-    name = recorded[-1].split(":", 1)[0] if recorded else ""
-    cls = getattr(errors, name, None)
-    if isinstance(cls, type) and issubclass(cls, errors.DRError):
-        return cls.exit_code
-    return errors.DRError.exit_code
+    """The exit code of a request as its record stands (the product's one table)."""
+    return ending.exit_code_for(record)
 
 
 def backup_of(record: Mapping[str, Any]) -> str | None:

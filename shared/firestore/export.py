@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared import catalog, logs, prune, reporting
+from shared import catalog, logs, prune, reporting, storage
 from shared.config import FirestoreSettings
 from shared.errors import ConfigError, ConflictError, DRError
 from shared.firestore import admin, pending
@@ -79,9 +79,14 @@ def start_export(
     client: FirestoreAdminClient,
     now: datetime,
     dry_run: bool = False,
+    run_id: str | None = None,
 ) -> StartedExport:
-    """Record and start one managed export of the configured database; returns at once."""
-    location = RunLocation("", TARGET, tier, new_run_id(now))
+    """Record and start one managed export of the configured database; returns at once.
+
+    ``run_id`` (from the trigger message) names the run: a redelivered trigger
+    finds its run pending or committed and starts no second export.
+    """
+    location = RunLocation("", TARGET, tier, run_id or new_run_id(now))
     database = admin.database_name(settings.project_id, settings.database)
     record = PendingExport(
         database=database,
@@ -91,6 +96,12 @@ def start_export(
         point_in_time_recovery=False,
         started=now,
     )
+    started = pending.read(bucket, location) or storage.read_json(bucket, location.manifest_path)
+    if started is not None and not dry_run:
+        log.info(
+            "run %s was already started (a redelivered trigger): nothing to do", location.run_id
+        )
+        return StartedExport(location, record, None)
     with logs.run_context(run_id=location.run_id):
         try:
             info = admin.get_database(client, database)

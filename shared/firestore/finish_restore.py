@@ -68,6 +68,11 @@ def complete_restores(
         except DRError as exc:
             log.error("could not advance restore %s: %s: %s", request_id, type(exc).__name__, exc)
             results.append(Completion(request_id, "skipped", str(exc)))
+        except Exception as exc:  # a bug: end this request (Failed, named) and go on with the next
+            log.exception("restore %s failed unexpectedly", request_id)
+            lifecycle.fail(store, request_id, TARGET, exc, settings.notify)
+            imports.remove(store.bucket, request_id)
+            results.append(Completion(request_id, "failed", f"{type(exc).__name__}: {exc}"))
     return results
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from shared import clients, config
-from shared.events import PubSubMessage, backup_trigger
+from shared.events import PubSubMessage, backup_trigger, trigger_run_id
 from shared.firestore import jobs
 from shared.manifest import TIERS
 from shared.restore.status import StatusStore
@@ -23,6 +23,7 @@ def on_backup_message(message: PubSubMessage) -> None:
         client=clients.firestore_admin_client(),
         now=datetime.now(UTC),
         dry_run=trigger.dry_run,
+        run_id=trigger_run_id(message, datetime.now(UTC)),
     )
 
 

@@ -50,8 +50,12 @@ def run_backup(
     client: FirestoreAdminClient,
     now: datetime,
     dry_run: bool = False,
+    run_id: str | None = None,
 ) -> BackupRun:
-    """Complete pending exports, start a new one (returns without waiting), prune old runs."""
+    """Complete pending exports, start a new one (returns without waiting), prune old runs.
+
+    ``run_id`` names the new run (see :func:`shared.firestore.export.start_export`).
+    """
     completed = (
         []
         if dry_run
@@ -59,7 +63,9 @@ def run_backup(
             settings, bucket=bucket, client=client, now=now, timeout=_timeout(settings)
         )
     )
-    started = start_export(settings, tier, bucket=bucket, client=client, now=now, dry_run=dry_run)
+    started = start_export(
+        settings, tier, bucket=bucket, client=client, now=now, dry_run=dry_run, run_id=run_id
+    )
     retention = apply_retention(settings, tier, bucket=bucket, now=now, dry_run=dry_run)
     return BackupRun(completed, started, retention)
 

@@ -204,7 +204,8 @@ def start_restore(
         raise RefusedError(
             f"importing into the production database {job.database_name} overwrites its "
             f'documents with the export\'s; send "confirm": "{settings.project_id}" to go '
-            "ahead, or use test_mode or another target_database"
+            "ahead, or use test_mode or another target_database",
+            confirm=settings.project_id,
         )
     if not request.test_mode:
         admin.require_database(

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from shared import storage
 from shared.errors import DRError, IntegrityError
-from shared.gcs.snapshot import READ_CHUNK, ObjectEntry, read_snapshot
+from shared.gcs.reader import READ_CHUNK, read_snapshot
+from shared.gcs.snapshot import ObjectEntry
 from shared.manifest import Manifest
 from shared.verification import CheckResult
 

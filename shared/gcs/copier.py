@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from shared import storage
 from shared.errors import DRError, IntegrityError
-from shared.gcs.snapshot import ObjectEntry
+from shared.gcs.snapshot import LIST_PROJECTION, ObjectEntry
 
 if TYPE_CHECKING:
     from google.cloud.storage import Blob, Bucket
@@ -75,7 +75,7 @@ def copy_entry(source: Bucket, backup: Bucket, listed: ObjectEntry) -> CopyOutco
             kind = _copy_generation(source, backup, entry)
             if kind is not None:
                 return CopyOutcome(listed.name, kind, entry, changed=entry is not listed)
-            live = source.get_blob(entry.name, retry=storage.retry_policy())
+            live = _live(source, entry.name)
             if live is None:
                 log.warning(
                     "gs://%s/%s was deleted during the backup; it is not in this snapshot",
@@ -96,6 +96,18 @@ def copy_entry(source: Bucket, backup: Bucket, listed: ObjectEntry) -> CopyOutco
     except (DRError, exceptions.GoogleAPIError, OSError) as exc:
         log.warning("gs://%s/%s could not be copied: %s", source.name, listed.name, exc)
         return CopyOutcome(listed.name, "failed", error=f"{type(exc).__name__}: {exc}")
+
+
+def _live(source: Bucket, name: str) -> Blob | None:
+    """The object's live generation with every property (ACLs too, where readable)."""
+    from google.api_core import exceptions
+
+    blob = source.blob(name)
+    try:
+        blob.reload(projection=LIST_PROJECTION, retry=storage.retry_policy())
+    except exceptions.NotFound:
+        return None
+    return blob
 
 
 def _copy_generation(source: Bucket, backup: Bucket, entry: ObjectEntry) -> str | None:

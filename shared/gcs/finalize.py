@@ -16,14 +16,14 @@ from datetime import datetime
 
 from shared import catalog, reporting, storage
 from shared.errors import ConflictError, DRError, IntegrityError
-from shared.gcs import critical, sweep
+from shared.gcs import completion, critical, sweep
 from shared.gcs.context import GcsContext
 from shared.gcs.run import (
     PLAN_NAME,
     Plan,
+    ShardRef,
     ShardResult,
     done_path,
-    done_prefix,
     snapshot_path,
 )  # fmt: skip
 from shared.gcs.snapshot import JSONL, ObjectEntry, write_lines
@@ -70,28 +70,24 @@ def read_manifest(ctx: GcsContext, location: RunLocation) -> Manifest | None:
     )
 
 
-def finalize_if_complete(ctx: GcsContext, location: RunLocation) -> Manifest | None:
-    """The run's manifest, writing it if every shard has reported; ``None`` while in flight."""
+def finalize_if_complete(
+    ctx: GcsContext, location: RunLocation, shard: ShardRef | None = None
+) -> Manifest | None:
+    """The run's manifest, writing it if every shard has reported; ``None`` while in flight.
+
+    ``shard`` is the one whose result was just recorded: only its group is
+    counted then (:mod:`shared.gcs.completion`); without it, every result is.
+    """
     existing = read_manifest(ctx, location)
     if existing is not None:
         return existing
     backup = ctx.backup_bucket()
     found = storage.read_json(backup, location.path(PLAN_NAME))
     if found is None:
-        return None  # still listing: the lister finalizes after writing the plan
+        return None  # still listing: the end of the listing checks again
     plan = Plan.from_json(found[0], f"gs://{backup.name}/{location.path(PLAN_NAME)}")
-    with storage.translate_errors(f"listing gs://{backup.name}/{done_prefix(location)}"):
-        reported = sum(
-            1
-            for _ in ctx.client().list_blobs(
-                backup,
-                prefix=done_prefix(location),
-                fields="items(name),nextPageToken",
-                retry=storage.retry_policy(),
-            )
-        )
-    if reported < plan.total:
-        log.info("run %s: %d of %d shards reported", location.run_id, reported, plan.total)
+    if not completion.complete(ctx, location, plan, shard):
+        log.info("run %s: not all of its %d shards have reported", location.run_id, plan.total)
         return None
     return _finalize(ctx, location, plan)
 

@@ -3,6 +3,8 @@
 ``dr-gcs-backup`` (Cloud Scheduler, ``{"tier": "daily"}``) lists and publishes
 shards to ``DR_GCS_SHARD_TOPIC`` (default ``dr-gcs-shards``); ``dr-gcs-shards``
 delivers each to :func:`on_shard_message`, whose last shard finalizes the run.
+A bucket too large for one invocation's listing (``GCS_LIST_PAGES``) goes on
+in listing messages on the same topic, each listing step its own invocation.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import os
 
 from shared import clients, config
 from shared.errors import ConfigError
-from shared.events import PubSubMessage, backup_trigger
+from shared.events import PubSubMessage, backup_trigger, trigger_run_id
 from shared.gcs import lister, worker
 from shared.gcs.context import GcsContext
+from shared.gcs.listing import ListRef
 from shared.gcs.run import ShardRef
 from shared.gcs.sinks import PubSubSink
 from shared.manifest import TIERS
@@ -43,10 +46,20 @@ def on_backup_message(message: PubSubMessage) -> None:
             lister.preview(ctx)
             return
         sink = PubSubSink(ctx, clients.publisher_client(), shard_topic(settings))
-        lister.start_backup(ctx, tier=trigger.tier, sink=sink)
+        run_id = trigger_run_id(message, ctx.clock())
+        lister.start_backup(ctx, tier=trigger.tier, sink=sink, run_id=run_id)
 
 
 def on_shard_message(message: PubSubMessage) -> None:
-    shard = ShardRef.from_message(message.json())
+    """A shard to copy, or (with a ``list`` field) the next step of a bucket's listing."""
+    body = message.json()
+    if isinstance(body, dict) and "list" in body:
+        listing = ListRef.from_message(body)
+        settings = _settings()
+        with GcsContext(settings) as ctx:
+            sink = PubSubSink(ctx, clients.publisher_client(), shard_topic(settings))
+            lister.continue_listing(ctx, listing, sink)
+        return
+    shard = ShardRef.from_message(body)
     with GcsContext(_settings()) as ctx:
         worker.process_shard(ctx, shard)

@@ -1,64 +1,58 @@
-"""Start a run: list every source bucket, compare with the last snapshot, hand out shards.
+"""Start a run: record it, list every source bucket in steps, hand out shards.
 
-The lister pages through each bucket's listing, decides per object whether the
-previous good snapshot already holds its bytes (same generation, or same
-size and checksums: its copy is reused) and writes the objects in work lists
-of ``GCS_SHARD_SIZE``, each handed to a :class:`ShardSink` (Pub/Sub workers,
-or threads in this process). Only then does it write the plan, the number of
-shards the run waits for, so a finalizer never mistakes a run still listing
-for a complete one.
+The lister records the run's start (``start.json``: buckets, critical files,
+the base snapshot), then runs the first listing step of each source bucket
+(:mod:`shared.gcs.listing`): objects whose bytes the previous good snapshot
+already holds (same generation, or same size and checksums) reuse its copy,
+the others are copied by shard workers. The rest of a large bucket's listing
+goes on in further steps, each in its own invocation on the deployed path
+(:func:`continue_listing`). The plan, the number of shards the run waits for,
+is written when the last bucket's listing ends, so a finalizer never
+mistakes a run still listing for a complete one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
-from itertools import chain, islice
-from typing import TYPE_CHECKING, Protocol
 
 from shared import logs, storage
 from shared.catalog import Catalog
-from shared.errors import ConfigError, DRError
-from shared.gcs import critical, finalize
+from shared.errors import DRError
+from shared.gcs import critical, finalize, listing
 from shared.gcs.context import GcsContext
-from shared.gcs.run import PLAN_NAME, TARGET, Plan, ShardRef, TodoItem, snapshot_path
-from shared.gcs.snapshot import LIST_FIELDS, ObjectEntry, SortedLookup, read_snapshot
+from shared.gcs.listing import ListRef, ShardSink
+from shared.gcs.run import TARGET, Plan
 from shared.manifest import Manifest, RunLocation, new_run_id
-
-if TYPE_CHECKING:
-    from google.cloud.storage import Blob
 
 log = logging.getLogger(__name__)
 
-LIST_PAGE_SIZE = 1000
+__all__ = ["ShardSink", "continue_listing", "latest_snapshot", "preview", "start_backup"]
 
 
-class ShardSink(Protocol):
-    """Where the lister hands shards: ``submit`` each, then ``close`` (waits; raises failures).
+def start_backup(
+    ctx: GcsContext, *, tier: str, sink: ShardSink, run_id: str | None = None
+) -> Manifest | None:
+    """Start one run; returns its manifest if it completed here, ``None`` if in flight.
 
-    A sink records each shard's work list (:func:`shared.gcs.worker.write_todo`)
-    before dispatching it, so a worker anywhere, now or on a redelivery, reads
-    the same list.
-    """
-
-    def submit(self, shard: ShardRef, items: list[TodoItem]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-def start_backup(ctx: GcsContext, *, tier: str, sink: ShardSink) -> Manifest | None:
-    """List, shard and plan one run; returns its manifest if it completed, ``None`` if in flight.
+    ``run_id`` (from the trigger message) names the run: a redelivered trigger
+    finds its run already planned or committed and starts nothing.
 
     A failure before the plan exists (an unknown source bucket, a bad
     ``GCS_CRITICAL_FILES`` entry, Cloud Storage down) commits a FAILED
     manifest naming it and reports it, so a run never fails silently.
     """
     started = ctx.clock()
-    location = RunLocation("", TARGET, tier, new_run_id(started))
+    location = RunLocation("", TARGET, tier, run_id or new_run_id(started))
     settings = ctx.settings
+    if any(
+        storage.read_json(ctx.backup_bucket(), name) is not None
+        for name in (location.path(listing.START_NAME), location.manifest_path)
+    ):
+        log.info(
+            "run %s was already started (a redelivered trigger): nothing to do", location.run_id
+        )
+        return None
     with logs.run_context(run_id=location.run_id, target=TARGET):
         log.info(
             "backup %s started: %s into gs://%s",
@@ -69,33 +63,54 @@ def start_backup(ctx: GcsContext, *, tier: str, sink: ShardSink) -> Manifest | N
         try:
             critical.parse_all(settings.critical_files, settings.source_buckets)
             base = latest_snapshot(ctx)
-            shards = {
-                bucket: _shard_bucket(ctx, location, bucket, base, sink)
-                for bucket in settings.source_buckets
-            }
-            plan = Plan(
+            header = Plan(
                 started,
-                shards,
+                dict.fromkeys(settings.source_buckets, 0),
                 settings.critical_files,
                 base.location.manifest_path if base else None,
             )
-            storage.create_json(ctx.backup_bucket(), location.path(PLAN_NAME), plan.to_json())
+            listing.begin(ctx, location, header)
+            for bucket in settings.source_buckets:
+                listing.run_step(ctx, ListRef(location, bucket), sink)
             sink.close()
         except DRError as exc:
             with contextlib.suppress(DRError):
                 sink.close()
             return finalize.record_failure(ctx, location, started, f"backup could not start: {exc}")
-        log.info("backup %s listed: %d shards", location.run_id, plan.total)
+        return finalize.finalize_if_complete(ctx, location)
+
+
+def continue_listing(ctx: GcsContext, ref: ListRef, sink: ShardSink) -> Manifest | None:
+    """Run one further listing step (a listing message); the run's manifest once complete."""
+    location = ref.location
+    with logs.run_context(run_id=location.run_id, target=TARGET):
+        if finalize.read_manifest(ctx, location) is not None:
+            log.info("%s: the run is already finalized; nothing to do", ref.describe())
+            return None
+        try:
+            listing.run_step(ctx, ref, sink)
+            sink.close()
+        except DRError as exc:
+            with contextlib.suppress(DRError):
+                sink.close()
+            started = location.started
+            with contextlib.suppress(DRError):
+                started = listing.read_start(ctx, location).started
+            return finalize.record_failure(
+                ctx, location, started, f"{ref.describe()} failed: {exc}"
+            )
         return finalize.finalize_if_complete(ctx, location)
 
 
 def preview(ctx: GcsContext) -> dict[str, dict[str, int]]:
     """What a run would do now, per bucket (a dry run: reads only)."""
     base = latest_snapshot(ctx)
+    header = Plan(ctx.clock(), {}, (), base.location.manifest_path if base else None)
     summary = {}
     for bucket in ctx.settings.source_buckets:
         counts = {"objects": 0, "bytes": 0, "to_copy": 0, "bytes_to_copy": 0}
-        for item in scan(ctx, bucket, base):
+        lookup = listing.base_lookup(ctx, header, bucket)
+        for item in listing.Listing(ctx, bucket, None, None).items(lookup):
             counts["objects"] += 1
             counts["bytes"] += item.entry.size
             if not item.reuse:
@@ -116,68 +131,3 @@ def latest_snapshot(ctx: GcsContext) -> Manifest | None:
         if entry.manifest is not None and not entry.manifest.details.get("imported"):
             return entry.manifest
     return None
-
-
-def _shard_bucket(
-    ctx: GcsContext, location: RunLocation, bucket: str, base: Manifest | None, sink: ShardSink
-) -> int:
-    shards = 0
-    items = scan(ctx, bucket, base)
-    while batch := list(islice(items, ctx.settings.shard_size)):
-        sink.submit(ShardRef(location, bucket, shards), batch)
-        shards += 1
-    log.info("gs://%s: %d shard(s)", bucket, shards)
-    return shards
-
-
-def scan(ctx: GcsContext, bucket: str, base: Manifest | None) -> Iterator[TodoItem]:
-    """Every object of ``bucket`` in name order, marked ``reuse`` when the base holds its bytes."""
-    from google.api_core import exceptions
-
-    where = f"listing gs://{bucket}"
-    pages = _pages(ctx, bucket)
-    try:
-        with storage.translate_errors(where):
-            first = next(pages, [])
-    except DRError as exc:
-        if isinstance(exc.__cause__, exceptions.NotFound):
-            raise ConfigError(
-                f"source bucket gs://{bucket} does not exist (GCS_SOURCE_BUCKETS)"
-            ) from None
-        raise
-    artifact = None
-    if base is not None:
-        path = snapshot_path(base.location, bucket)
-        artifact = next((a for a in base.artifacts if a.path == path), None)
-    previous = SortedLookup(read_snapshot(ctx.backup_bucket(), artifact)) if artifact else None
-    with storage.translate_errors(where):
-        for page in chain([first], pages):
-            for blob in page:
-                entry = ObjectEntry.from_blob(bucket, blob)
-                earlier = previous.find(entry.name) if previous else None
-                if earlier is not None and earlier.same_bytes(entry):
-                    yield TodoItem(replace(entry, copy=earlier.copy), reuse=True)
-                else:
-                    yield TodoItem(entry, reuse=False)
-    if previous is not None:
-        previous.drain()
-
-
-def _pages(ctx: GcsContext, bucket: str) -> Iterator[list[Blob]]:
-    """The listing page by page, the next page fetched (on its own thread) during this one's use."""
-
-    def fetch() -> Iterator[list[Blob]]:
-        client = ctx.client()  # the fetching thread's own
-        listing = client.list_blobs(
-            client.bucket(bucket), fields=LIST_FIELDS, page_size=LIST_PAGE_SIZE,
-            retry=storage.retry_policy(),
-        )  # fmt: skip
-        for page in listing.pages:
-            yield list(page)
-
-    source = fetch()
-    with ThreadPoolExecutor(1, thread_name_prefix="gcs-list") as pool:
-        pending = pool.submit(next, source, None)
-        while (page := pending.result()) is not None:
-            pending = pool.submit(next, source, None)
-            yield page

@@ -7,10 +7,10 @@
 ``target_bucket``; ``--test-mode`` restores into a temporary bucket, verifies
 every object against the snapshot and deletes the bucket again.
 
-Overwriting a production bucket (the source itself, or any configured source
-bucket) needs ``confirm`` equal to that bucket's name, checked here and not
-only by the dispatcher, so library use is as safe as a ``dr-restore``
-message. Nothing is deleted unless ``delete_extra`` is asked.
+Overwriting a production bucket (the source itself, any configured source
+bucket, or any bucket that already holds objects) needs ``confirm`` equal to
+that bucket's name, checked here and not only by the dispatcher, so library
+use is as safe as a ``dr-restore`` message. Nothing is deleted unless ``delete_extra`` is asked.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import logging
 import re
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -29,13 +30,14 @@ from shared.dates import parse_version_date
 from shared.errors import BackupNotFound, RefusedError, RequestError
 from shared.gcs import restorer
 from shared.gcs.context import GcsContext
+from shared.gcs.reader import read_snapshot
 from shared.gcs.run import TARGET, check_bucket_name, snapshot_path
-from shared.gcs.snapshot import ObjectEntry, read_snapshot
+from shared.gcs.snapshot import ObjectEntry
 from shared.manifest import Artifact, Manifest
 from shared.restoring import LogProgress, Progress, RestoreOutcome
 
 if TYPE_CHECKING:
-    from google.cloud.storage import Client
+    from google.cloud.storage import Blob, Client
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +118,14 @@ def restore_bucket(
         if test_mode:
             return _test_restore(ctx, source_bucket, manifest, entries, dry_run, progress)
         destination = target_bucket or source_bucket
-        production = destination in (source_bucket, *settings.source_buckets)
         existing = restorer.current_objects(ctx, destination)
+        production = destination in (source_bucket, *settings.source_buckets) or bool(existing)
+        notes: list[str] = []
+        if existing is not None:
+            entries = _fit_acls(ctx, destination, entries, notes)
         changes = restorer.diff(entries, existing or {})
         outcome = restorer.Outcome(
-            manifest, source_bucket, destination, len(entries), changes, delete_extra
+            manifest, source_bucket, destination, len(entries), changes, delete_extra, notes
         )
         if dry_run:
             return outcome.plan(existing is None, production and confirm != destination)
@@ -128,10 +133,13 @@ def restore_bucket(
             raise RefusedError(
                 f"restoring snapshot {run} into gs://{destination} overwrites "
                 f"{len(changes.overwrite)} live object(s) of a production bucket; repeat with "
-                f"confirm={destination!r} (or restore into target_bucket, or use test mode)"
+                f"confirm={destination!r} (or restore into target_bucket, or use test mode)",
+                confirm=destination,
             )
         if existing is None:
             _create_bucket(ctx, destination, labels={})
+            entries = _fit_acls(ctx, destination, entries, notes)
+            outcome.changes = changes = restorer.diff(entries, {})
         progress.phase(
             "InProgress", objects=len(entries), to_copy=len(changes.write) + len(changes.overwrite)
         )
@@ -152,11 +160,16 @@ def _test_restore(
     """Restore into a fresh bucket, verify every object, delete the bucket whatever happened."""
     destination = temporary_bucket_name(source_bucket)
     changes = restorer.diff(entries, {})
-    outcome = restorer.Outcome(manifest, source_bucket, destination, len(entries), changes, False)
+    notes: list[str] = []
+    outcome = restorer.Outcome(
+        manifest, source_bucket, destination, len(entries), changes, False, notes
+    )
     if dry_run:
         return outcome.plan(True, False)
     _create_bucket(ctx, destination, labels={"purpose": "dr-test-restore"})
     try:
+        entries = _fit_acls(ctx, destination, entries, notes)
+        outcome.changes = changes = restorer.diff(entries, {})
         progress.phase("InProgress", objects=len(entries), test_bucket=destination)
         failures = restorer.apply(ctx, destination, changes, False, progress)
         progress.phase("Verifying", objects=len(entries))
@@ -184,13 +197,37 @@ def _create_bucket(ctx: GcsContext, name: str, labels: dict[str, str]) -> None:
     log.info("created bucket gs://%s", name)
 
 
+def _fit_acls(
+    ctx: GcsContext, name: str, entries: list[ObjectEntry], notes: list[str]
+) -> list[ObjectEntry]:
+    """``entries`` without their ACLs where gs://name takes none (uniform access), with a note."""
+    if all(entry.acl is None for entry in entries):
+        return entries
+    bucket = ctx.bucket(name)
+    with storage.translate_errors(f"reading gs://{name}"):
+        bucket.reload(retry=storage.retry_policy())
+    if not bucket.iam_configuration.uniform_bucket_level_access_enabled:
+        return entries
+    notes.append(
+        f"object ACLs recorded in the snapshot were not applied: gs://{name} uses uniform "
+        "bucket-level access (its IAM policy governs access)"
+    )
+    return [replace(entry, acl=None) for entry in entries]
+
+
 def _delete_bucket(ctx: GcsContext, name: str) -> None:
+    """Delete every object (releasing the holds a restore may have set), then the bucket."""
     bucket = ctx.bucket(name)
     with storage.translate_errors(f"deleting the test bucket gs://{name}"):
-        names = [
-            blob.name for blob in ctx.client().list_blobs(bucket, retry=storage.retry_policy())
-        ]
-        for _ in ctx.parallel(lambda n: storage.delete(ctx.bucket(name), n), names):
+        blobs = list(ctx.client().list_blobs(bucket, retry=storage.retry_policy()))
+        for _ in ctx.parallel(_release_and_delete, blobs):
             pass
         bucket.delete(retry=storage.retry_policy())
     log.info("deleted the test bucket gs://%s", name)
+
+
+def _release_and_delete(blob: Blob) -> None:
+    if blob.temporary_hold or blob.event_based_hold:
+        blob.temporary_hold = blob.event_based_hold = False
+        blob.patch(if_generation_match=blob.generation, retry=storage.retry_policy())
+    storage.delete(blob.bucket, blob.name)

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 
 from shared import storage
 from shared.errors import DRError
+from shared.gcs import properties
 from shared.gcs.context import GcsContext
 from shared.gcs.copier import rewrite
 from shared.gcs.run import TARGET
-from shared.gcs.snapshot import ATTRIBUTES, ObjectEntry
+from shared.gcs.snapshot import LIST_PROJECTION, ObjectEntry
 from shared.manifest import Manifest
 from shared.restoring import Progress, RestoreOutcome
 
@@ -61,7 +62,7 @@ def current_objects(ctx: GcsContext, bucket: str) -> dict[str, Blob] | None:
             return {
                 blob.name: blob
                 for blob in ctx.client().list_blobs(
-                    ctx.bucket(bucket), retry=storage.retry_policy()
+                    ctx.bucket(bucket), projection=LIST_PROJECTION, retry=storage.retry_policy()
                 )
             }
     except DRError as exc:
@@ -115,20 +116,16 @@ def _restore_object(
 ) -> str | None:
     from google.api_core import exceptions
 
-    destination = ctx.bucket(bucket).blob(entry.name)
-    for attr, prop in ATTRIBUTES:
-        if getattr(entry, attr) is not None:
-            setattr(destination, prop, getattr(entry, attr))
-    destination.metadata = dict(entry.metadata)
+    key = properties.key_name(entry.kms_key_name)
+    destination = ctx.bucket(bucket).blob(entry.name, kms_key_name=key)
+    properties.prepare_rewrite(entry, destination)
     try:
         rewrite(ctx.backup_bucket().blob(entry.copy), destination, generation)
         if not entry.stored_as(destination):
             return (
                 f"{entry.name}: restored bytes differ from the snapshot ({entry.describe_sums()})"
             )
-        stale = [k for k in destination.metadata or {} if k not in entry.metadata]
-        if stale:  # a rewrite body cannot remove keys the backup copy carries
-            destination.metadata = {**{k: None for k in stale}, **entry.metadata}
+        if properties.settle(entry, destination):  # what the rewrite body did not set
             destination.patch(
                 if_generation_match=destination.generation, retry=storage.retry_policy()
             )
@@ -178,8 +175,10 @@ class Outcome:
         objects: int,
         changes: Diff,
         delete_extra: bool,
+        notes: list[str] | None = None,
     ) -> None:
         self.manifest = manifest
+        self.notes = notes if notes is not None else []
         self.source = source
         self.destination = destination
         self.objects = objects
@@ -240,7 +239,7 @@ class Outcome:
     ) -> RestoreOutcome:
         """``verified`` only if every object matches and no stray object remains where none may."""
         counts = {**self._counts(), "failed": len(failures), "mismatched": len(problems)}
-        notes = [*failures[:20], *problems[:20]]
+        notes = [*failures[:20], *problems[:20], *self.notes]
         strict = mode == "test" or self.delete_extra
         if created and mode == "restore":
             notes.append(f"created bucket gs://{self.destination}")

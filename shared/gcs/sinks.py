@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import SourceUnavailable
 from shared.gcs.context import GcsContext
+from shared.gcs.listing import ListRef, run_step
 from shared.gcs.run import ShardRef, TodoItem
 from shared.gcs.worker import process_shard, write_todo
 
@@ -30,7 +32,8 @@ class InProcessSink:
     Each shard's copies use the context's copy threads; two shards at a time
     keep those busy while one shard records its work list or its result. The
     lister waits when ``2 * parallel`` shards are queued, so memory stays
-    bounded however large the bucket.
+    bounded however large the bucket. Further listing steps run here too,
+    one after another, when the lister closes the sink.
     """
 
     def __init__(self, ctx: GcsContext, parallel: int = 2) -> None:
@@ -38,6 +41,10 @@ class InProcessSink:
         self._executor = ThreadPoolExecutor(parallel, thread_name_prefix="gcs-shard")
         self._slots = threading.BoundedSemaphore(2 * parallel)
         self._futures: list[Future[Any]] = []
+        self._listings: deque[ListRef] = deque()
+
+    def resume(self, listing: ListRef) -> None:
+        self._listings.append(listing)
 
     def submit(self, shard: ShardRef, items: list[TodoItem]) -> None:
         self._slots.acquire()
@@ -51,32 +58,40 @@ class InProcessSink:
             self._slots.release()
 
     def close(self) -> None:
-        """Wait for every shard; re-raise the first failure."""
-        self._executor.shutdown(wait=True)
+        """List on to the end, wait for every shard; re-raise the first failure."""
+        try:
+            while self._listings:
+                run_step(self._ctx, self._listings.popleft(), self)
+        finally:
+            self._executor.shutdown(wait=True)
         for future in self._futures:
             future.result()
 
 
 class PubSubSink:
-    """Publishes one message per shard to the shard topic (``DR_GCS_SHARD_TOPIC``)."""
+    """Publishes one message per shard, and per further listing step, to the shard topic."""
 
     def __init__(self, ctx: GcsContext, publisher: PublisherClient, topic: str) -> None:
         self._ctx = ctx
         self._publisher = publisher
         self._topic = topic
-        self._pending: list[tuple[ShardRef, Future[Any]]] = []
+        self._pending: list[tuple[ShardRef | ListRef, Future[Any]]] = []
 
     def submit(self, shard: ShardRef, items: list[TodoItem]) -> None:
         write_todo(self._ctx, shard, items)
         self._pending.append((shard, self._publisher.publish(self._topic, shard.to_message())))
 
+    def resume(self, listing: ListRef) -> None:
+        self._pending.append((listing, self._publisher.publish(self._topic, listing.to_message())))
+
     def close(self) -> None:
         """Wait until every shard message is published; a lost one fails the run."""
-        for shard, future in self._pending:
+        for ref, future in self._pending:
             try:
                 future.result(timeout=PUBLISH_TIMEOUT_SECONDS)
             except Exception as exc:
                 raise SourceUnavailable(
-                    f"publishing {shard.describe()} to {self._topic} failed: {exc}"
+                    f"publishing {ref.describe()} to {self._topic} failed: {exc}"
                 ) from exc
-        log.info("published %d shard message(s) to %s", len(self._pending), self._topic)
+        log.info("published %d message(s) to %s", len(self._pending), self._topic)
+        self._pending.clear()

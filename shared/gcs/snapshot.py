@@ -16,38 +16,31 @@ snapshot can point at an earlier run's copy without copying again.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared import storage
 from shared.errors import IntegrityError
-from shared.manifest import Artifact
+from shared.gcs import properties
 
 if TYPE_CHECKING:
-    from google.cloud.storage import Blob, Bucket
+    from google.cloud.storage import Blob
 
 COPIES_PREFIX = "gcs-objects/"
 MAX_OBJECT_NAME_BYTES = 1024
 JSONL = "application/x-ndjson"
-READ_CHUNK = 1 << 20
 
-# The listing fields a snapshot entry is built from (a smaller response than the default).
+# The listing fields a snapshot entry is built from (a smaller response than the default),
+# listed with ``projection=full`` so that ACLs come too where the caller may read them.
 LIST_FIELDS = (
     "items(name,generation,size,crc32c,md5Hash,contentType,contentEncoding,contentLanguage,"
-    "contentDisposition,cacheControl,metadata),nextPageToken"
+    "contentDisposition,cacheControl,customTime,metadata,storageClass,temporaryHold,"
+    "eventBasedHold,kmsKeyName,acl(entity,role)),nextPageToken"
 )
-
-# Attributes a restore sets on the object it recreates, as (entry field, Blob property).
-ATTRIBUTES = (
-    ("content_type", "content_type"),
-    ("content_encoding", "content_encoding"),
-    ("content_language", "content_language"),
-    ("content_disposition", "content_disposition"),
-    ("cache_control", "cache_control"),
-)
+LIST_PROJECTION = "full"
+# Keys only exact entries have: an entry without them comes from an older snapshot.
+EXACT_KEYS = ("custom_time", "storage_class", "temporary_hold", "event_based_hold", "kms_key_name")
 
 
 def copy_path(bucket: str, generation: int, name: str) -> str:
@@ -80,6 +73,13 @@ class ObjectEntry:
     content_disposition: str | None = None
     cache_control: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    custom_time: str | None = None
+    storage_class: str | None = None
+    temporary_hold: bool | None = None
+    event_based_hold: bool | None = None
+    kms_key_name: str | None = None
+    acl: properties.Acl | None = None
+    exact: bool = False  # every property recorded, absent ones as absent
 
     @classmethod
     def from_blob(cls, bucket: str, blob: Blob) -> ObjectEntry:
@@ -97,6 +97,13 @@ class ObjectEntry:
             content_disposition=blob.content_disposition,
             cache_control=blob.cache_control,
             metadata=dict(blob.metadata or {}),
+            custom_time=properties.custom_time(blob),
+            storage_class=blob.storage_class,
+            temporary_hold=bool(blob.temporary_hold),
+            event_based_hold=bool(blob.event_based_hold),
+            kms_key_name=blob.kms_key_name,
+            acl=properties.acl_of(blob._properties),
+            exact=True,
         )
 
     def same_bytes(self, other: ObjectEntry) -> bool:
@@ -119,14 +126,8 @@ class ObjectEntry:
         return int(blob.size or 0) == self.size and blob.crc32c == self.crc32c and md5_agrees
 
     def attributes_differ(self, blob: Blob) -> list[str]:
-        """The restorable attributes of ``blob`` that differ from ours (empty: identical)."""
-        differ = [
-            prop for attr, prop in ATTRIBUTES
-            if getattr(self, attr) is not None and getattr(blob, prop) != getattr(self, attr)
-        ]  # fmt: skip
-        if dict(blob.metadata or {}) != dict(self.metadata):
-            differ.append("metadata")
-        return differ
+        """The recorded properties ``blob`` lacks (empty: identical); see :mod:`.properties`."""
+        return properties.differ(self, blob)
 
     def describe_sums(self) -> str:
         return f"{self.size} bytes, crc32c {self.crc32c}, md5 {self.md5}"
@@ -145,6 +146,19 @@ class ObjectEntry:
             "content_disposition": self.content_disposition,
             "cache_control": self.cache_control,
             "metadata": dict(self.metadata),
+            **self._exact_json(),
+        }
+
+    def _exact_json(self) -> dict[str, Any]:
+        if not self.exact:
+            return {}
+        return {
+            "custom_time": self.custom_time,
+            "storage_class": self.storage_class,
+            "temporary_hold": self.temporary_hold,
+            "event_based_hold": self.event_based_hold,
+            "kms_key_name": self.kms_key_name,
+            "acl": None if self.acl is None else [list(pair) for pair in self.acl],
         }
 
     @classmethod
@@ -163,6 +177,7 @@ class ObjectEntry:
                 content_disposition=_optional(data, "content_disposition"),
                 cache_control=_optional(data, "cache_control"),
                 metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+                **_exact_from_json(data),
             )
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise IntegrityError(
@@ -176,68 +191,32 @@ class ObjectEntry:
         ).encode("utf-8")
 
 
+def _exact_from_json(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The properties only exact entries record; nothing for an older snapshot's line."""
+    if not all(key in data for key in EXACT_KEYS):
+        return {}
+    acl = data.get("acl")
+    return {
+        "custom_time": _optional(data, "custom_time"),
+        "storage_class": _optional(data, "storage_class"),
+        "temporary_hold": _flag(data, "temporary_hold"),
+        "event_based_hold": _flag(data, "event_based_hold"),
+        "kms_key_name": _optional(data, "kms_key_name"),
+        "acl": None if acl is None else tuple((str(e), str(r)) for e, r in acl),
+        "exact": True,
+    }
+
+
+def _flag(data: Mapping[str, Any], key: str) -> bool:
+    value = data[key]
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} is {value!r}, not true or false")
+    return value
+
+
 def _optional(data: Mapping[str, Any], key: str) -> str | None:
     value = data.get(key)
     return None if value is None else str(value)
-
-
-def read_snapshot(bucket: Bucket, artifact: Artifact) -> Iterator[ObjectEntry]:
-    """The entries of one snapshot file, checked against its manifest artifact.
-
-    The check completes when the last entry has been read: a consumer that acts
-    on entries must read them all first (a restore does), or accept that a
-    damaged file raises :class:`IntegrityError` at the end (the lister does:
-    the run then fails loudly instead of trusting a damaged base).
-    """
-    where = f"gs://{bucket.name}/{artifact.path}"
-    sums = storage.Checksums()
-    with storage.open_download(bucket, artifact.path) as reader:
-        for number, raw in enumerate(_lines(reader, sums), start=1):
-            try:
-                data = json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise IntegrityError(f"{where} line {number} is not JSON: {exc}") from None
-            yield ObjectEntry.from_json(data, f"{where} line {number}")
-    if (sums.size, sums.sha256, sums.crc32c) != (artifact.size, artifact.sha256, artifact.crc32c):
-        raise IntegrityError(
-            f"{where} does not match its manifest ({sums.size} bytes, sha256 {sums.sha256}; "
-            f"manifest says {artifact.size} bytes, sha256 {artifact.sha256})"
-        )
-
-
-def _lines(reader: io.BufferedIOBase, sums: storage.Checksums) -> Iterator[bytes]:
-    """Lines of a download read in large chunks (a line-by-line read is byte-by-byte there)."""
-    pending = b""
-    while chunk := reader.read(READ_CHUNK):
-        sums.update(chunk)
-        *lines, pending = (pending + chunk).split(b"\n")
-        yield from lines
-    if pending:
-        yield pending
-
-
-class SortedLookup:
-    """Finds entries of a name-sorted stream for names asked in ascending order.
-
-    Both the previous snapshot and a new listing are sorted by name, so a merge
-    walk needs one entry in memory, not the whole previous snapshot. Should the
-    names ever arrive out of order, lookups miss and objects are copied again:
-    slower, never wrong.
-    """
-
-    def __init__(self, entries: Iterator[ObjectEntry]) -> None:
-        self._entries = entries
-        self._current: ObjectEntry | None = next(entries, None)
-
-    def find(self, name: str) -> ObjectEntry | None:
-        while self._current is not None and self._current.name < name:
-            self._current = next(self._entries, None)
-        return self._current if self._current is not None and self._current.name == name else None
-
-    def drain(self) -> None:
-        """Read to the end, so that the stream's integrity check runs."""
-        for _ in self._entries:
-            pass
 
 
 def write_lines(entries: list[ObjectEntry], write: Callable[[bytes], object]) -> None:

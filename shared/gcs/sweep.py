@@ -27,8 +27,9 @@ from shared import prune, storage
 from shared.catalog import Catalog, CatalogEntry
 from shared.errors import DRError
 from shared.gcs.context import GcsContext
+from shared.gcs.reader import read_snapshot
 from shared.gcs.run import TARGET
-from shared.gcs.snapshot import COPIES_PREFIX, read_snapshot
+from shared.gcs.snapshot import COPIES_PREFIX
 
 log = logging.getLogger(__name__)
 

@@ -35,9 +35,14 @@ _COUNT_RETRIES = 10
 
 
 def write_todo(ctx: GcsContext, shard: ShardRef, items: list[TodoItem]) -> None:
-    """Record the shard's work list (once: a shard number is never reused within a run)."""
+    """Record the shard's work list, once: a repeated listing step re-submits it unchanged."""
     path = todo_path(shard.location, shard.bucket, shard.index)
-    storage.create_json(ctx.backup_bucket(), path, [item.to_json() for item in items], compact=True)
+    try:
+        storage.create_json(
+            ctx.backup_bucket(), path, [item.to_json() for item in items], compact=True
+        )
+    except ConflictError:
+        log.info("%s: its work list was recorded before; keeping it", shard.describe())
 
 
 def attempts_path(shard: ShardRef) -> str:
@@ -81,7 +86,7 @@ def process_shard(ctx: GcsContext, shard: ShardRef, finalize: bool = True) -> Ma
                 storage.create_json(backup, result_path, result.to_json(), compact=True)
             except ConflictError:
                 log.info("%s: a concurrent delivery recorded its result first", shard.describe())
-        return finalizer.finalize_if_complete(ctx, shard.location) if finalize else None
+        return finalizer.finalize_if_complete(ctx, shard.location, shard) if finalize else None
 
 
 def _run(ctx: GcsContext, shard: ShardRef) -> ShardResult:

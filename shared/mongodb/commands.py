@@ -33,10 +33,9 @@ from shared.mongodb.pipeline import (
 )
 from shared.mongodb.request import MongoRestoreRequest
 from shared.mongodb.restore import restore
-from shared.notify import RunReport
-from shared.restore import lifecycle
+from shared.restore import ending, lifecycle
 from shared.restore.status import StatusStore
-from shared.restoring import LogProgress, Progress, RestoreOutcome
+from shared.restoring import LogProgress, Progress
 from shared.settings_source import Sources
 
 log = logging.getLogger(__name__)
@@ -135,36 +134,45 @@ def restore_command(
         outcome = restore(
             settings, request, bucket=bucket, keyring=keyring, progress=progress, token=token
         )
-    except DRError as exc:
+    except Exception as exc:  # every ending is recorded and reported, also the unplanned ones
         if store is not None and request_id:
             lifecycle.fail(store, request_id, "mongodb", exc, settings.notify)
-        elif not request.dry_run:
+        else:
+            phase = ending.phase_of_error(exc)
             error = f"{type(exc).__name__}: {exc}"
-            report = reporting.failure_report("mongodb", "restore", token, started, clock(), error)
+            code = ending.error_exit_code(exc)
+            report = lifecycle.report(
+                "mongodb", phase, code, token, (started, clock()), None, error
+            )
             reporting.send(settings.notify, report, [settings.uri])
         raise
     log.info("restore finished", extra={"fields": {"outcome": outcome.to_json()}})
+    phase, code = ending.phase_of_outcome(outcome), ending.outcome_exit_code(outcome)
     if store is not None and request_id:
         lifecycle.succeed(store, request_id, "mongodb", outcome, settings.notify)
-    elif not request.dry_run:
-        reporting.send(settings.notify, _restore_report(outcome, token, started, clock()))
-    return 0 if outcome.verified is not False else IntegrityError.exit_code
+    else:
+        report = lifecycle.report("mongodb", phase, code, token, (started, clock()), outcome, None)
+        reporting.send(settings.notify, report, [settings.uri])
+    return code
 
 
-def _restore_report(
-    outcome: RestoreOutcome, run_id: str, started: datetime, finished: datetime
-) -> RunReport:
-    return RunReport(
-        target="mongodb",
-        operation="test restore" if outcome.mode == "test" else "restore",
-        status="failed" if outcome.verified is False else "succeeded",
-        run_id=run_id,
-        started=started,
-        finished=finished,
-        counts=dict(outcome.counts),
-        manifest_path=outcome.backup,
-        details={"destination": outcome.destination, "verified": str(outcome.verified)},
-    )
+def end_request(
+    config_file: str | None,
+    request_id: str,
+    error: BaseException,
+    environ: Mapping[str, str],
+    clock: Clock,
+) -> None:
+    """End a dispatcher's request that failed before its restore began (bad settings, body).
+
+    A restore that began ends its record itself; this one would otherwise
+    stay InProgress for as long as anyone looks.
+    """
+    restore_settings = config.restore_settings(_sources(config_file, environ))
+    store = StatusStore(clients.storage_client().bucket(restore_settings.state_bucket), clock)
+    record = store.get(request_id)
+    if record is not None and not record.final:
+        lifecycle.fail(store, request_id, "mongodb", error, restore_settings.notify)
 
 
 def verify_command(

@@ -9,30 +9,15 @@ message names the same run, and the job skips a run that already committed.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import UTC, datetime
 
 from shared import config
-from shared.events import PubSubMessage, backup_trigger
-from shared.manifest import TIERS, new_run_id
+from shared.events import PubSubMessage, backup_trigger, trigger_run_id
+from shared.manifest import TIERS
 from shared.mongodb import executions, settings
 
 log = logging.getLogger(__name__)
-
-
-def run_id_for(message: PubSubMessage, now: datetime) -> str:
-    """``<publish time>-<8 hex digits of the message id's SHA-256>``: the same for a redelivery."""
-    when = now
-    if message.publish_time:
-        try:
-            when = datetime.fromisoformat(message.publish_time.replace("Z", "+00:00"))
-        except ValueError:
-            log.warning("unreadable publish time %r; using the current time", message.publish_time)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    token = hashlib.sha256(message.message_id.encode()).hexdigest()[:8]
-    return new_run_id(when, token)
 
 
 def on_backup_message(message: PubSubMessage) -> None:
@@ -41,7 +26,7 @@ def on_backup_message(message: PubSubMessage) -> None:
     if trigger.tier == "hourly" and not src.get(config.ENABLE_HOURLY):
         log.info("hourly MongoDB backups are off (ENABLE_HOURLY is false): nothing started")
         return
-    run_id = run_id_for(message, datetime.now(UTC))
+    run_id = trigger_run_id(message, datetime.now(UTC))
     execution = executions.start_backup_execution(
         settings.job_name(src), trigger.tier, run_id, dry_run=trigger.dry_run
     )

@@ -18,13 +18,14 @@ environment says what to do: ``DR_JOB_COMMAND`` (``backup`` or ``restore``),
 with ``DR_TIER``/``DR_RUN_ID``/``DR_DRY_RUN`` for a backup and
 ``DR_RESTORE_REQUEST`` (the ``dr-restore`` JSON body) and ``DR_REQUEST_ID`` for
 a restore. Exit status: 0 on success, else the error class's code
-(:mod:`shared.errors`), 70 for an unexpected failure; the reason is logged.
+(:mod:`shared.errors`), 70 for an unexpected failure; the reason is logged. A
+restore's exit code follows from its phase (:mod:`shared.restore.ending`):
+the same request exits the same way here as its status record says.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -34,6 +35,7 @@ from pathlib import Path
 
 from shared import logs
 from shared.errors import DRError, RequestError
+from shared.events import strict_json
 from shared.manifest import TIERS
 from shared.mongodb import commands, settings
 from shared.mongodb.request import MongoRestoreRequest
@@ -89,6 +91,15 @@ def _request(args: argparse.Namespace) -> MongoRestoreRequest:
     return MongoRestoreRequest.from_message({k: v for k, v in body.items() if v is not None})
 
 
+def _restore_request(args: argparse.Namespace, environ: Mapping[str, str]) -> MongoRestoreRequest:
+    """From ``DR_RESTORE_REQUEST`` (an execution the dispatcher started), else the flags."""
+    raw = environ.get(settings.RESTORE_REQUEST) if args.date is None else None
+    if raw is None:
+        return _request(args)
+    body = strict_json(raw.encode("utf-8", "surrogateescape"), settings.RESTORE_REQUEST)
+    return MongoRestoreRequest.from_message(body)
+
+
 def _from_environment(environ: Mapping[str, str]) -> list[str]:
     """The command line an execution's environment stands for (when run without arguments)."""
     command = environ.get(settings.COMMAND, "")
@@ -109,21 +120,19 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             clock=_now,
         )
     if args.command == "restore":
-        raw = environ.get(settings.RESTORE_REQUEST) if args.date is None else None
-        if raw is not None:
-            try:
-                request = MongoRestoreRequest.from_message(json.loads(raw))
-            except json.JSONDecodeError as exc:
-                raise RequestError(f"{settings.RESTORE_REQUEST} is not JSON: {exc}") from None
-        else:
-            request = _request(args)
-        return commands.restore_command(
-            config_file=config_file,
-            request=request,
-            request_id=environ.get(settings.REQUEST_ID) or None,
-            environ=environ,
-            clock=_now,
-        )
+        request_id = environ.get(settings.REQUEST_ID) or None
+        try:
+            return commands.restore_command(
+                config_file=config_file,
+                request=_restore_request(args, environ),
+                request_id=request_id,
+                environ=environ,
+                clock=_now,
+            )
+        except Exception as exc:  # a dispatcher's request that could not even start ends here
+            if request_id:
+                commands.end_request(config_file, request_id, exc, environ, _now)
+            raise
     if args.command == "verify":
         return commands.verify_command(
             config_file=config_file, request=_request(args), environ=environ

@@ -7,7 +7,7 @@ agree on what a request would do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pymongo import MongoClient
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 TARGET = "mongodb"
 SCRATCH_INFIX = "_drtest_"
+SYSTEM_DATABASES = frozenset({"admin", "local", "config"})
 
 
 def resolve(bucket: Bucket, prefix: str, request: MongoRestoreRequest) -> Manifest:
@@ -46,17 +47,35 @@ def database_map(manifest: Manifest, request: MongoRestoreRequest, token: str) -
                 f"target_db needs a backup of one database; this one holds {len(sources)}: "
                 + ", ".join(sources)
             )
-        return {sources[0]: request.target_db}
-    return {db: db for db in sources}
+        db_map = {sources[0]: request.target_db}
+    else:
+        db_map = {db: db for db in sources}
+    system = sorted({db for db in db_map.values() if db.lower() in SYSTEM_DATABASES})
+    if system:
+        raise RefusedError(f"a restore never writes into system database(s) {', '.join(system)}")
+    return db_map
+
+
+def occupied_databases(client: MongoClient[dict[str, Any]], db_map: Mapping[str, str]) -> set[str]:
+    """The target databases that already hold collections: writing there needs ``confirm``."""
+    return {db for db in set(db_map.values()) if client[db].list_collection_names()}
 
 
 def production_name(
-    manifest: Manifest, db_name: str | None, request: MongoRestoreRequest
+    manifest: Manifest,
+    db_name: str | None,
+    request: MongoRestoreRequest,
+    occupied: Iterable[str] = (),
 ) -> str | None:
-    """The production database(s) this request would write into, as ``confirm`` must name them."""
+    """The database(s) holding data this request would write into, as ``confirm`` must name them.
+
+    Production (the backup's own databases, the configured one) and any
+    ``occupied`` database (one that already has collections), whatever the
+    configuration calls it.
+    """
     if request.test_mode:
         return None
-    production = {str(db) for db in manifest.details.get("databases") or []}
+    production = {str(db) for db in manifest.details.get("databases") or []} | set(occupied)
     if db_name:
         production.add(db_name)
     hit = sorted(set(database_map(manifest, request, "").values()) & production)
@@ -109,9 +128,11 @@ def check_safety(
 ) -> None:
     if production and request.confirm != production and not request.dry_run:
         raise RefusedError(
-            f"this restore would overwrite production database {production!r}; repeat its "
+            f"this restore would overwrite production database {production!r} (or one that "
+            "holds data); repeat its "
             f'name to confirm ("confirm": "{production}", --confirm {production}), or '
-            "restore elsewhere with target_db, or use test mode"
+            "restore elsewhere with target_db, or use test mode",
+            confirm=production,
         )
     if existing and not request.drop and not request.dry_run:
         names = ", ".join(sorted(existing)[:10])
@@ -119,6 +140,12 @@ def check_safety(
             f"{len(existing)} collection(s) to restore already exist: {names}; set drop "
             "(--drop) to replace them, or choose another target_db"
         )
+
+
+def _backup_counts(manifest: Manifest) -> dict[str, int]:
+    """What a plan would restore: collections and documents, from the manifest."""
+    found = namespaces(manifest)
+    return {"collections": len(found), "documents": sum(count for _, count in found.values())}
 
 
 def outcome(
@@ -140,7 +167,7 @@ def outcome(
         backup=f"gs://{bucket.name}/{manifest.location.manifest_path}",
         destination=", ".join(f"{s} -> {t}" for s, t in db_map.items()),
         verified=fields.pop("verified", None),
-        counts=fields.pop("counts", {}),
+        counts=fields.pop("counts", None) or (_backup_counts(manifest) if mode == "plan" else {}),
         notes=tuple(notes) + tuple(fields.pop("notes", ())),
         plan=tuple(fields.pop("plan", ())),
         details={"databases": dict(db_map), **fields},

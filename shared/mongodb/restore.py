@@ -53,13 +53,14 @@ def restore(
     """Run ``request``; ``token`` names a test run's scratch databases."""
     manifest = plan.resolve(bucket, settings.prefix, request)
     db_map = plan.database_map(manifest, request, token)
-    production = plan.production_name(manifest, settings.db_name, request)
     where = f"gs://{bucket.name}/{archive_object(manifest)}"
     server = describe(settings.uri)
     client = connect(settings.uri)
     try:
         with mongo_errors("restoring", server):
             existing = plan.existing_targets(client, manifest, db_map)
+            occupied = () if request.test_mode else plan.occupied_databases(client, db_map)
+            production = plan.production_name(manifest, settings.db_name, request, occupied)
             plan.check_safety(request, production, existing)
             lines = plan.plan_lines(manifest, db_map, existing)
             if request.dry_run:

@@ -4,13 +4,16 @@ Order matters, and each step is there for a 3 a.m. reason:
 
 1. **Status record first**, keyed by ``request_id`` (or the Pub/Sub message id)
    and created with a generation precondition: a duplicate delivery finds the
-   record and stops, so a request runs once however often it is delivered.
-2. **Validate** the message against the schema, then against reality (the
-   backup exists, the settings load). A bad request ends Failed with a
-   message naming the problem, is acknowledged, and touches nothing.
-3. **Safety**: a restore that would overwrite a production target runs only
-   when ``confirm`` names that target; otherwise it is *planned*: the result
-   says what would be written or overwritten, and nothing is.
+   record and does not run again. From here on every request ends in a
+   terminal phase, whatever goes wrong (see :func:`dispatch`).
+2. **Validate** the message (strictly parsed, see
+   :func:`shared.events.strict_json`) against the schema, then against
+   reality (the backup exists, the settings load). A bad request ends Failed
+   with a message naming the problem, is acknowledged, and touches nothing.
+3. **Safety**: a restore into a destination that holds data (production, or
+   any non-empty database or bucket) runs only when ``confirm`` names it;
+   otherwise it ends Refused with the plan and the exact ``confirm`` to send.
+   A dry run ends Planned.
 4. **Lock** the target (one restore per target at a time).
 5. **Run** the target's restore. Synchronous restores end here; asynchronous
    ones (a Cloud Run job, a Firestore import) end in their own process, through
@@ -19,6 +22,7 @@ Order matters, and each step is there for a 3 a.m. reason:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -26,11 +30,11 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from shared.config import RestoreSettings
-from shared.errors import ConflictError, DRError, RequestError
+from shared.errors import ConflictError, DRError, RefusedError, RequestError
 from shared.events import PubSubMessage
 from shared.restore import lifecycle, lock, schema
 from shared.restore.schema import RestoreRequest
-from shared.restore.status import StatusRecord, StatusStore
+from shared.restore.status import StatusRecord, StatusStore, storable
 from shared.restoring import Progress, RestoreOutcome
 
 log = logging.getLogger(__name__)
@@ -72,35 +76,113 @@ def dispatch(
     store: StatusStore,
     targets: Mapping[str, Callable[[], TargetRestore]],
 ) -> StatusRecord:
-    """Handle one ``dr-restore`` message; returns the request's status record."""
-    body: Mapping[str, Any] | None = None
+    """Handle one ``dr-restore`` message; returns the request's status record.
+
+    Redeliveries: the same body under a recorded id returns that record (or
+    resumes or fails it if it had not ended); a different body under a used
+    ``request_id`` is rejected in a record of its own that names the first.
+    """
+    body: dict[str, Any] | None = None
     parse_error: RequestError | None = None
     try:
         body = message.json()
     except RequestError as exc:
         parse_error = exc
     request_id = request_id_of(body, message)
-    recorded = (
-        dict(body) if body is not None else {"raw": message.data[:200].decode("utf-8", "replace")}
-    )
+    recorded = storable(body if body is not None else {"raw": _raw(message.data)})
     try:
         store.create(request_id, recorded, message.message_id)
     except ConflictError:
-        existing = store.get(request_id)
-        phase = existing.phase if existing else "unknown"
-        log.warning(
-            "restore request %s was already received (phase %s): not run again", request_id, phase
-        )
-        if existing is None:
-            raise
-        return existing
-    target = str(body.get("target")) if body and body.get("target") in schema.TARGETS else "restore"
+        return _seen_before(message, settings, store, targets, request_id, recorded)
+    return _to_the_end(store, settings, request_id, recorded, parse_error, targets)
+
+
+def _raw(data: bytes) -> str:
+    return data[:512].decode("utf-8", "backslashreplace") + ("..." if len(data) > 512 else "")
+
+
+def _target_of(body: Mapping[str, Any]) -> str:
+    target = body.get("target")
+    return str(target) if isinstance(target, str) and target in schema.TARGETS else "restore"
+
+
+def _to_the_end(
+    store: StatusStore,
+    settings: RestoreSettings,
+    request_id: str,
+    body: Mapping[str, Any],
+    parse_error: RequestError | None,
+    targets: Mapping[str, Callable[[], TargetRestore]],
+) -> StatusRecord:
+    """Run the request; any error at all ends it Failed (or Refused) with one notification."""
     try:
         if parse_error is not None:
             raise parse_error
-        return _run(store, settings, request_id, body or {}, targets)
-    except DRError as exc:
-        return lifecycle.fail(store, request_id, target, exc, settings.notify)
+        return _run(store, settings, request_id, body, targets)
+    except Exception as exc:  # every request ends: also the errors nobody planned for
+        if not isinstance(exc, DRError):
+            log.exception("restore request %s failed unexpectedly", request_id)
+        return lifecycle.fail(store, request_id, _target_of(body), exc, settings.notify)
+
+
+def _seen_before(
+    message: PubSubMessage,
+    settings: RestoreSettings,
+    store: StatusStore,
+    targets: Mapping[str, Callable[[], TargetRestore]],
+    request_id: str,
+    recorded: Mapping[str, Any],
+) -> StatusRecord:
+    existing = store.get(request_id)
+    if existing is None:
+        raise ConflictError(f"the status record of restore {request_id} disappeared")
+    if existing.data.get("request") != recorded:
+        return _reused_id(message, settings, store, existing, recorded)
+    if existing.final:
+        log.warning(
+            "restore request %s was already received (phase %s): not run again",
+            request_id,
+            existing.phase,
+        )
+        return existing
+    if existing.phase in ("Accepted", "Validating"):
+        log.warning("restore request %s was delivered again before it ran: resuming", request_id)
+        return _to_the_end(store, settings, request_id, recorded, None, targets)
+    progress = existing.data.get("progress") or {}
+    running = progress.get("execution") or progress.get("operation")
+    if running:
+        log.warning(
+            "restore request %s was delivered again; it runs in %s, which ends it",
+            request_id,
+            running,
+        )
+        return existing
+    interrupted = ConflictError(
+        f"the restore was interrupted in phase {existing.phase} (its handler stopped before "
+        "the end; the destination may be partly written): check it and send a new request"
+    )
+    return lifecycle.fail(store, request_id, _target_of(recorded), interrupted, settings.notify)
+
+
+def _reused_id(
+    message: PubSubMessage,
+    settings: RestoreSettings,
+    store: StatusStore,
+    first: StatusRecord,
+    recorded: Mapping[str, Any],
+) -> StatusRecord:
+    """A ``request_id`` sent again with a different body: its own record, refused by name."""
+    own_id = f"msg-{message.message_id or 'unknown'}"
+    try:
+        store.create(own_id, recorded, message.message_id)
+    except ConflictError:  # this rejection itself delivered again
+        return store.get(own_id) or first
+    error = RequestError(
+        f"request_id {first.request_id!r} was already used by a different request (message "
+        f"{first.data.get('message_id')}, received {first.data.get('created')}, phase "
+        f"{first.phase}); this one was not run: send it with a new request_id"
+    )
+    return lifecycle.fail(store, own_id, _target_of(recorded), error, settings.notify)
 
 
 def _run(
@@ -117,10 +199,18 @@ def _run(
     production = restore.production_name(request)
     unconfirmed = production is not None and request.get("confirm") != production
     if request.dry_run or unconfirmed:
-        outcome = restore.plan(request)
-        if unconfirmed and not request.dry_run:
-            outcome = _refused(outcome, production or "")
-        return lifecycle.succeed(store, request_id, request.target, outcome, settings.notify)
+        outcome = _conditional(restore.plan(request), production if unconfirmed else None)
+        if request.dry_run:
+            return lifecycle.succeed(store, request_id, request.target, outcome, settings.notify)
+        refusal = RefusedError(
+            f"this restore would overwrite {production!r}, which holds data; nothing was "
+            f'written. To run it, send it again with "confirm": "{production}" '
+            "(or restore elsewhere, or use test_mode)",
+            confirm=production,
+        )
+        return lifecycle.fail(
+            store, request_id, request.target, refusal, settings.notify, result=outcome
+        )
     lock.acquire(
         store.bucket,
         request.target,
@@ -140,19 +230,23 @@ def _run(
     return lifecycle.succeed(store, request_id, request.target, outcome_or_none, settings.notify)
 
 
-def _refused(outcome: RestoreOutcome, production: str) -> RestoreOutcome:
-    note = (
-        f"NOT RUN: this restore would overwrite production {production!r}; "
-        f'publish it again with "confirm": "{production}" to run it'
-    )
-    return RestoreOutcome(
-        target=outcome.target,
-        mode="plan",
-        backup=outcome.backup,
-        destination=outcome.destination,
-        verified=None,
-        counts=outcome.counts,
-        notes=(note, *outcome.notes),
-        plan=outcome.plan,
-        details={**outcome.details, "refused": "unconfirmed production overwrite"},
+PLAN_WORDS = {"written": "to write", "overwritten": "to overwrite", "deleted": "to delete"}
+
+
+def _conditional(outcome: RestoreOutcome, unconfirmed: str | None) -> RestoreOutcome:
+    """The plan as a plan: what *would* be written, and what it would need to run.
+
+    Counts a target reports in the past tense ("overwritten") are renamed to
+    what they are in a plan ("to overwrite"): nothing has happened yet.
+    """
+    counts = {PLAN_WORDS.get(what, what): count for what, count in outcome.counts.items()}
+    shown = ", ".join(f"{count:,} {what}" for what, count in counts.items())
+    if unconfirmed:
+        summary = f"NOT RUN: would overwrite {unconfirmed!r}"
+        needs = [f'to run it, send "confirm": "{unconfirmed}"']
+    else:
+        summary, needs = f"NOT RUN: would restore into {outcome.destination}", []
+    notes = [summary + (f" ({shown})" if shown else ""), *needs]
+    return dataclasses.replace(
+        outcome, mode="plan", verified=None, counts=counts, notes=(*notes, *outcome.notes)
     )

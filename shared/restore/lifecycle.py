@@ -1,37 +1,35 @@
 """How every restore ends, wherever it ran (the dispatcher, a Cloud Run job, a completion step).
 
 A restore that finishes, however it finishes, does three things in this
-order: record the final phase with its result, release the target's lock, and
-send one notification. Keeping them together means an asynchronous restore (a
-MongoDB job, a Firestore import) ends exactly like a synchronous one.
+order: release the target's lock, record the terminal phase with its result,
+and send one notification. The lock goes first so that a request sent the
+moment the phase appears is not refused as concurrent. Keeping the three
+together means an asynchronous restore (a MongoDB job, a Firestore import)
+ends exactly like a synchronous one, and the phase and exit code come from
+one table (:mod:`shared.restore.ending`) whatever the path.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Any
 
 from shared import reporting
 from shared.config import NotifySettings
 from shared.notify import RunReport
-from shared.restore import lock
+from shared.restore import ending, lock
 from shared.restore.status import StatusRecord, StatusStore
 from shared.restoring import RestoreOutcome
 
-if TYPE_CHECKING:
-    from shared.errors import DRError
-
 log = logging.getLogger(__name__)
 
-
-def final_phase(outcome: RestoreOutcome) -> str:
-    """Completed, unless verification failed (Failed) or some items failed (PartiallyFailed)."""
-    if outcome.verified is False:
-        return "Failed"
-    if outcome.details.get("failures"):
-        return "PartiallyFailed"
-    return "Completed"
+NOTIFY_STATUS = {
+    "Completed": "succeeded",
+    "Planned": "planned",
+    "Refused": "refused",
+    "PartiallyFailed": "partially_failed",
+}
 
 
 def succeed(
@@ -41,55 +39,101 @@ def succeed(
     outcome: RestoreOutcome,
     notify: NotifySettings,
 ) -> StatusRecord:
-    phase = final_phase(outcome)
-    error = "verification against the manifest failed" if outcome.verified is False else None
-    record = store.set_phase(
-        request_id, phase, result=outcome.to_json(), **({"error": error} if error else {})
-    )
-    _end(store, record, target, phase, outcome, error, notify)
-    return record
+    phase = ending.phase_of_outcome(outcome)
+    fields: dict[str, Any] = {"result": outcome.to_json()}
+    error = None
+    if outcome.verified is False:
+        error = "IntegrityError: verification against the manifest failed"
+        fields.update(
+            error=error, error_class="IntegrityError", exit_code=ending.outcome_exit_code(outcome)
+        )
+    return _end(store, request_id, target, phase, outcome, error, notify, fields)
 
 
 def fail(
-    store: StatusStore, request_id: str, target: str, error: DRError, notify: NotifySettings
+    store: StatusStore,
+    request_id: str,
+    target: str,
+    error: BaseException,
+    notify: NotifySettings,
+    result: RestoreOutcome | None = None,
 ) -> StatusRecord:
+    """End the request in Refused (a safety rule) or Failed, naming the error's class."""
+    phase = ending.phase_of_error(error)
     message = f"{type(error).__name__}: {error}"
-    record = store.set_phase(request_id, "Failed", error=message)
-    _end(store, record, target, "Failed", None, message, notify)
-    return record
+    fields: dict[str, Any] = {
+        "error": message,
+        "error_class": type(error).__name__,
+        "exit_code": ending.error_exit_code(error),
+    }
+    confirm = getattr(error, "confirm", None)
+    if confirm:
+        fields["confirm"] = confirm
+    if result is not None:
+        fields["result"] = result.to_json()
+    return _end(store, request_id, target, phase, result, message, notify, fields)
 
 
 def _end(
     store: StatusStore,
-    record: StatusRecord,
+    request_id: str,
     target: str,
     phase: str,
     outcome: RestoreOutcome | None,
     error: str | None,
     notify: NotifySettings,
-) -> None:
-    lock.release(store.bucket, target, record.request_id)
+    fields: dict[str, Any],
+) -> StatusRecord:
+    lock.release(store.bucket, target, request_id)
+    record = store.set_phase(request_id, phase, **fields)
     started = datetime.fromisoformat(str(record.data["created"]))
     finished = datetime.fromisoformat(str(record.data.get("finished") or record.data["updated"]))
-    mode = outcome.mode if outcome else str(record.data.get("mode") or "restore")
-    report = RunReport(
-        target=target,
-        operation="test restore"
-        if mode == "test"
-        else ("restore plan" if mode == "plan" else "restore"),
-        status={"Completed": "succeeded", "PartiallyFailed": "partially_failed"}.get(
-            phase, "failed"
+    where = f"gs://{store.bucket.name}/restores/{record.request_id}/status.json"
+    reporting.send(
+        notify,
+        report(
+            target,
+            phase,
+            ending.exit_code_for(record.data),
+            record.request_id,
+            (started, finished),
+            outcome,
+            error,
+            where,
         ),
-        run_id=record.request_id,
-        started=started,
-        finished=finished,
+    )
+    return record
+
+
+def report(
+    target: str,
+    phase: str,
+    exit_code: int,
+    run_id: str,
+    times: tuple[datetime, datetime],
+    outcome: RestoreOutcome | None,
+    error: str | None,
+    status_record: str | None = None,
+) -> RunReport:
+    """The one notification of a restore that ended in ``phase`` (also the job's manual path)."""
+    mode = outcome.mode if outcome else "restore"
+    details = {
+        "phase": phase,
+        "exit code": str(exit_code),
+        "destination": outcome.destination if outcome else "",
+        "verified": str(outcome.verified) if outcome else "",
+    }
+    if status_record:
+        details["status record"] = status_record
+    return RunReport(
+        target=target,
+        operation={"test": "test restore", "plan": "restore plan"}.get(mode, "restore"),
+        status=NOTIFY_STATUS.get(phase, "failed"),
+        run_id=run_id,
+        started=times[0],
+        finished=times[1],
         counts=dict(outcome.counts) if outcome else {},
         manifest_path=outcome.backup if outcome else None,
         error=error,
-        details={
-            "destination": outcome.destination if outcome else "",
-            "verified": str(outcome.verified) if outcome else "",
-            "status record": f"gs://{store.bucket.name}/restores/{record.request_id}/status.json",
-        },
+        details=details,
     )
-    reporting.send(notify, report)

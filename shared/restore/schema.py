@@ -11,6 +11,8 @@ the generic validator message would be cryptic.
 
 from __future__ import annotations
 
+import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -26,6 +28,17 @@ _BUCKET = {
     "pattern": r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$",
     "description": "a Cloud Storage bucket name",
 }
+# Names a restore never writes into, whatever ``confirm`` says: MongoDB's system
+# databases, names Cloud Storage reserves, and the scratch names test mode uses
+# (a restore into one would be deleted by the next test restore's clean-up).
+RESERVED: Mapping[str, tuple[str, ...]] = {
+    "target_db": (r"(?i)^(admin|local|config)$", r"_drtest_"),
+    "target_bucket": (r"^goog", r"google|g00gle", r"-drtest-"),
+    "target_database": (r"^dr-test-",),
+}
+# A test restore writes into a scratch copy it creates and deletes: a destination
+# of the operator's choosing would be silently ignored or, worse, used.
+DESTINATIONS = ("target_db", "target_bucket", "target_project", "target_database")
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 _COMMON: dict[str, Any] = {
     "target": {"enum": list(TARGETS)},
@@ -138,7 +151,7 @@ def validate(body: Mapping[str, Any]) -> RestoreRequest:
     if target not in TARGETS:
         shown = "missing" if target is None else repr(target)
         raise RequestError(f"target is {shown}; expected one of {', '.join(TARGETS)}")
-    validator = jsonschema.Draft202012Validator(
+    validator = _validator_class()(
         SCHEMAS[target], format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
     )
     problems = sorted(validator.iter_errors(body), key=lambda e: [str(p) for p in e.path])
@@ -149,6 +162,21 @@ def validate(body: Mapping[str, Any]) -> RestoreRequest:
     request = RestoreRequest(target, {k: v for k, v in body.items() if k != "target"})
     _check_combinations(request)
     return request
+
+
+def _validator_class() -> Any:
+    """Draft 2020-12 where ``integer`` means a JSON integer, not any number of integral value.
+
+    The standard accepts ``14.0`` (and ``1e1``, ``-0.0``) as integers; they
+    would then reach code that needs an ``int``. ``true`` is not ``1`` either.
+    """
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    return jsonschema.validators.extend(base, type_checker=checker)  # type: ignore[no-untyped-call]
 
 
 _DESCRIBED = {"pattern", "format", "minItems", "minLength", "uniqueItems", "type"}
@@ -162,11 +190,26 @@ def _describe(error: Any) -> str:
         return f"unknown field(s) {', '.join(extra)} (allowed: {allowed})"
     description = error.schema.get("description")
     if description and error.validator in _DESCRIBED:
-        return f"{where} is {error.instance!r}; expected {description}"
-    return f"{where}: {error.message}"
+        return f"{where} is {reprlib.repr(error.instance)}; expected {description}"
+    message = str(error.message)
+    return f"{where}: {message if len(message) <= 200 else message[:200] + '...'}"
 
 
 def _check_combinations(request: RestoreRequest) -> None:
+    for name, patterns in RESERVED.items():
+        value = request.get(name)
+        if isinstance(value, str) and any(re.search(p, value) for p in patterns):
+            raise RequestError(
+                f"{name} {value!r} is a reserved name (a system database, a name the provider "
+                "reserves, or a test-mode scratch name): a restore never writes there"
+            )
+    given = [name for name in DESTINATIONS if request.get(name) is not None]
+    if request.test_mode and given:
+        raise RequestError(
+            f"test_mode restores into a scratch copy it creates and deletes; {', '.join(given)} "
+            "cannot be combined with it (drop test_mode to restore there, or drop "
+            f"{', '.join(given)} to test)"
+        )
     if request.get("hour") is not None and request.get("type", "hourly") != "hourly":
         raise RequestError(f"hour is only valid with type 'hourly', not {request.get('type')!r}")
     if request.test_mode and request.get("confirm") is not None:

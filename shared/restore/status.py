@@ -8,7 +8,8 @@ so the dispatcher, a Cloud Run job and the completion step can all update the
 same record without losing each other's changes.
 
 Phases: Accepted → Validating → InProgress → Verifying → Completed |
-PartiallyFailed | Failed. They only move forward: several parties report
+Planned | Refused | PartiallyFailed | Failed (the five terminal phases and
+their exit codes: :mod:`shared.restore.ending`). They only move forward: several parties report
 phases (the dispatcher, then the target's restore), and a report of the
 current or an earlier phase adds its details without moving the record back.
 The record keeps when each phase began, so the time from request to
@@ -18,6 +19,7 @@ Completed (the achieved RTO) is plain to read.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared import storage
 from shared.errors import ConflictError, RequestError
+from shared.events import escape_text
 
 if TYPE_CHECKING:
     from google.cloud.storage import Bucket
@@ -37,10 +40,12 @@ PHASES = (
     "InProgress",
     "Verifying",
     "Completed",
+    "Planned",
+    "Refused",
     "PartiallyFailed",
     "Failed",
 )
-FINAL_PHASES = frozenset({"Completed", "PartiallyFailed", "Failed"})
+FINAL_PHASES = frozenset({"Completed", "Planned", "Refused", "PartiallyFailed", "Failed"})
 PREFIX = "restores/"
 _UPDATE_ATTEMPTS = 10
 
@@ -64,6 +69,24 @@ class StatusRecord:
         return self.phase in FINAL_PHASES
 
 
+def storable(value: Any) -> Any:
+    """``value`` as JSON that can always be written and read back.
+
+    A request is recorded as it was sent; text that is not valid Unicode (a
+    lone surrogate) is kept backslash-escaped and a number that is not JSON
+    (``NaN``) as its text, so a record is never lost to what it records.
+    """
+    if isinstance(value, str):
+        return escape_text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return {storable(str(k)): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(item) for item in value]
+    return value
+
+
 class StatusStore:
     """Reads and writes status records; ``clock`` is injected for tests."""
 
@@ -79,7 +102,7 @@ class StatusStore:
         data = {
             "request_id": request_id,
             "message_id": message_id,
-            "request": dict(request),
+            "request": storable(request),
             "phase": "Accepted",
             "phases": [{"phase": "Accepted", "at": now}],
             "created": now,
@@ -131,9 +154,9 @@ class StatusStore:
                 data["finished"] = now
             for key, value in fields.items():
                 if key == "error":
-                    data["errors"] = [*data.get("errors", []), value]
+                    data["errors"] = [*data.get("errors", []), storable(value)]
                 else:
-                    data[key] = value
+                    data[key] = storable(value)
 
         record = self.update(request_id, change)
         log.info("restore %s is %s", request_id, phase, extra={"fields": {"phase": phase}})

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from shared import clients, config
+from shared.errors import DRError
 from shared.restore.schema import RestoreRequest
 from shared.restoring import Progress, RestoreOutcome
 
@@ -52,8 +53,21 @@ class FirestoreTarget:
             return None
         project = request.get("target_project", self.settings.project_id)
         database = request.get("target_database", self.settings.database)
-        same = project == self.settings.project_id and database == self.settings.database
-        return self.settings.project_id if same else None
+        if project == self.settings.project_id and database == self.settings.database:
+            return self.settings.project_id
+        return f"{project}/{database}" if self._holds_documents(project, database) else None
+
+    @staticmethod
+    def _holds_documents(project: str, database: str) -> bool:
+        """Whether the destination database exists and has a collection (then it needs confirm)."""
+        from google.api_core import exceptions
+
+        from shared.firestore.verify import data_client
+
+        try:
+            return any(True for _ in data_client(project, database).collections())
+        except exceptions.NotFound:
+            return False
 
     def plan(self, request: RestoreRequest) -> RestoreOutcome:
         outcome = self._start(request, {**request.fields, "dry_run": True}, "plan")
@@ -104,8 +118,25 @@ class GcsTarget:
         if request.test_mode:
             return None
         source = request.get("source_bucket")
-        destination = request.get("target_bucket") or source
-        return destination if destination in (source, *self.settings.source_buckets) else None
+        destination = str(request.get("target_bucket") or source)
+        if destination in (source, *self.settings.source_buckets):
+            return destination
+        return destination if self._holds_objects(destination) else None
+
+    def _holds_objects(self, bucket: str) -> bool:
+        """Whether ``bucket`` exists with at least one object (then it needs ``confirm``)."""
+        from google.api_core import exceptions
+
+        from shared import storage
+
+        client = clients.storage_client(self.settings.project_id)
+        try:
+            with storage.translate_errors(f"listing gs://{bucket}"):
+                return any(client.list_blobs(bucket, max_results=1))
+        except DRError as exc:
+            if isinstance(exc.__cause__, exceptions.NotFound):
+                return False
+            raise
 
     def plan(self, request: RestoreRequest) -> RestoreOutcome:
         return self._restore(request, dry_run=True)

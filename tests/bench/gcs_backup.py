@@ -13,6 +13,10 @@ same source bucket of ``--objects`` objects of 1 KiB:
 * ours incremental: after rewriting 1% of the objects, the next backup run;
 * gsutil incremental: ``rsync`` again after the same change (for reference).
 
+Our two runs also count every request they make, per JSON API method and
+billing class (Class A, Class B), and time them: the per-request figures the
+README's scale model is built from.
+
 The server's two backends are slow in different places, and both are shown:
 the memory backend scans a bucket's whole object list on every object
 operation (a copy into a bucket of n objects costs O(n), so a full copy is
@@ -30,16 +34,20 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.devstack.process import LOCALHOST
 from tests.devstack.storage import FakeGcsServer, unique_bucket_name
+from tests.gcsproxy import CLASS_A, CLASS_B, operation
 
 OBJECT_SIZE = 1024
 CHANGED_FRACTION = 0.01
@@ -78,7 +86,30 @@ class HttpsFakeGcs(FakeGcsServer):
             return False
 
 
-def client_factory(server: HttpsFakeGcs) -> Callable[[], Any]:
+class Requests:
+    """Counts and times every request our clients make, per JSON API method (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        self.seconds: Counter[str] = Counter()
+
+    def record(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        parts = urlsplit(response.request.url)
+        name = operation(response.request.method, unquote(parts.path), parse_qs(parts.query))
+        with self.lock:
+            self.counts[name] += 1
+            self.seconds[name] += response.elapsed.total_seconds()
+
+    def take(self) -> tuple[Counter[str], Counter[str]]:
+        """The figures so far, and start counting afresh."""
+        with self.lock:
+            taken = (self.counts, self.seconds)
+            self.counts, self.seconds = Counter(), Counter()
+        return taken
+
+
+def client_factory(server: HttpsFakeGcs, recorder: Requests) -> Callable[[], Any]:
     """Storage clients for the https emulator, certificate checks off (like gsutil's boto config)."""
     import requests
     from google.auth.credentials import AnonymousCredentials
@@ -88,6 +119,7 @@ def client_factory(server: HttpsFakeGcs) -> Callable[[], Any]:
         session = requests.Session()
         session.trust_env = False  # a CA bundle named in the environment would override verify
         session.verify = False
+        session.hooks["response"].append(recorder.record)
         return storage.Client(project="bench", credentials=AnonymousCredentials(), _http=session)
 
     os.environ["STORAGE_EMULATOR_HOST"] = server.url
@@ -128,8 +160,6 @@ def fill(new_client: Callable[[], Any], bucket: str, names: list[str]) -> None:
     clients: dict[int, Any] = {}
 
     def upload(name: str) -> None:
-        import threading
-
         client = clients.setdefault(threading.get_ident(), new_client())
         client.bucket(bucket).blob(name).upload_from_string(os.urandom(OBJECT_SIZE))
 
@@ -145,6 +175,22 @@ def timed(results: dict[str, float], case: str) -> Iterator[None]:
     print(f"  {case:<20} {results[case]:8.2f} s", flush=True)
 
 
+def report_requests(objects: int, runs: dict[str, tuple[Counter[str], Counter[str]]]) -> None:
+    """Requests per run and per object, by method and billing class, with mean latency."""
+    names = sorted({name for counts, _ in runs.values() for name in counts})
+    print(f"\n  requests per run ({objects:,} objects)  " + "".join(f"{c:>22}" for c in runs))
+    for name in names:
+        cells = ""
+        for counts, seconds in runs.values():
+            mean = 1000 * seconds[name] / counts[name] if counts[name] else 0.0
+            cells += f"{counts[name]:>10,} {mean:7.1f} ms  "
+        billing = "A" if name in CLASS_A else "B" if name in CLASS_B else "-"
+        print(f"  {name:<22} class {billing}  {cells}")
+    for label, kinds in (("Class A", CLASS_A), ("Class B", CLASS_B)):
+        per_object = [sum(c[k] for k in kinds) / objects for c, _ in (runs.values())]
+        print(f"  {label} per object" + " " * 15 + "".join(f"{v:>22.4f}" for v in per_object))
+
+
 def run(objects: int, backend: str) -> dict[str, float]:
     from shared import config, logs
     from shared.gcs.backup import run_backup
@@ -156,7 +202,8 @@ def run(objects: int, backend: str) -> dict[str, float]:
     results: dict[str, float] = {}
     try:
         with HttpsFakeGcs(workdir, backend, data) as server:
-            new_client = client_factory(server)
+            recorder = Requests()
+            new_client = client_factory(server, recorder)
             client = new_client()
             source, peer, backup = (unique_bucket_name(p) for p in ("src", "peer", "bak"))
             for name in (source, peer, backup):
@@ -171,18 +218,23 @@ def run(objects: int, backend: str) -> dict[str, float]:
             rsync = [*gsutil, "-q", "-m", "rsync", "-r", f"gs://{source}", f"gs://{peer}"]
             with timed(results, "gsutil full"):
                 subprocess.run(rsync, env=env, check=True, capture_output=True)
+            recorder.take()
             with timed(results, "ours full"):
                 full = run_backup(settings, new_client=new_client)
+            requests = {"full": recorder.take()}
             changed = names[:: int(1 / CHANGED_FRACTION)]
             fill(new_client, source, changed)
+            recorder.take()
             with timed(results, "ours incremental"):
                 incremental = run_backup(settings, new_client=new_client)
+            requests["1% changed"] = recorder.take()
             with timed(results, "gsutil incremental"):
                 subprocess.run(rsync, env=env, check=True, capture_output=True)
             peer_count = sum(1 for _ in client.list_blobs(peer))
             copied = (full.counts["copied"], incremental.counts["copied"], peer_count)
             if not (full.ok and incremental.ok and copied == (objects, len(changed), objects)):
                 raise SystemExit(f"a run did not copy what it should have: {copied}")
+            report_requests(objects, requests)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         shutil.rmtree(data, ignore_errors=True)

@@ -100,6 +100,25 @@ resource "google_storage_bucket_iam_member" "source_object_viewer" {
   member = google_service_account.runtime["gcs"].member
 }
 
+# A snapshot records each object's ACL where a source bucket uses fine-grained
+# access; reading an object's ACL takes storage.objects.getIamPolicy, which
+# objectViewer lacks. Nothing here lets the backup change a source object.
+resource "google_project_iam_custom_role" "source_acl_reader" {
+  project     = var.project_id
+  role_id     = "eyewearmlDrSourceAclReader"
+  title       = "EyewearML DR source object ACL reader"
+  description = "Reads the ACLs of source objects so that a snapshot records them."
+  permissions = ["storage.objects.getIamPolicy"]
+}
+
+resource "google_storage_bucket_iam_member" "source_acl_reader" {
+  for_each = toset(var.gcs_source_buckets)
+
+  bucket = each.key
+  role   = google_project_iam_custom_role.source_acl_reader.name
+  member = google_service_account.runtime["gcs"].member
+}
+
 resource "google_storage_bucket_iam_member" "restore_target_object_admin" {
   for_each = local.restore_target_buckets
 
