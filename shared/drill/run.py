@@ -52,8 +52,9 @@ def restore_requests(target: str, entry: CatalogEntry, drill_id: str) -> list[di
     location = entry.location
     if target == "gcs":
         buckets = entry.manifest.source.get("buckets", []) if entry.manifest else []
-        # version_date has whole seconds: the end of the backup's second names it.
-        at = (entry.time + timedelta(seconds=1)).replace(microsecond=0)
+        # version_date has whole seconds: the end of the snapshot's start second names it.
+        started = entry.manifest.started if entry.manifest else entry.time
+        at = (started + timedelta(seconds=1)).replace(microsecond=0)
         return [
             {
                 "target": "gcs",
