@@ -24,19 +24,15 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from shared.console.output import counts, size
 from shared.console.records import backup_of
 from shared.console.session import data_size
 from tests import eyewear
-from tests.conftest import patched_environ
 from tests.devstack import envfile
-from tests.devstack.stack import Stack
 from tests.polling import wait_until
-from tests.servers_mail import run_smtp
 
 T = TypeVar("T")
 WIDTH = 120  # the report fits a 120-column terminal
@@ -64,23 +60,6 @@ class Report:
 
         print()
         Console(width=WIDTH, highlight=False).print(table(title, header, rows), crop=False)
-
-
-@contextlib.contextmanager
-def running_platform(workdir: Path) -> Iterator[tuple[eyewear.Platform, Any, eyewear.Webhook]]:
-    webhook = eyewear.start_webhook()
-    with contextlib.ExitStack() as cleanup:
-        cleanup.callback(webhook.close)
-        smtp = cleanup.enter_context(contextlib.contextmanager(run_smtp)())
-        stack = cleanup.enter_context(Stack(workdir=workdir))
-        stack.start(eyewear.STACK_SERVICES)
-        cleanup.enter_context(patched_environ(stack.env()))
-        settings = eyewear.settings(stack, smtp.port, webhook.url)
-        eyewear.deploy(stack, settings)
-        platform = eyewear.Platform(stack, settings, workdir / "gcloud")
-        platform.start_scheduler()
-        cleanup.callback(platform.stop_scheduler)
-        yield platform, smtp, webhook
 
 
 def seed(report: Report, platform: eyewear.Platform, scale: int) -> None:
@@ -185,10 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = envfile.STATE_DIR / "demo"  # logs of every server, function and job run
     shutil.rmtree(run_dir, ignore_errors=True)
     with contextlib.ExitStack() as cleanup:
-        platform, smtp, webhook = report.timed(
+        platform = report.timed(
             "starting the local stack and deploying the functions",
-            lambda: cleanup.enter_context(running_platform(run_dir)),
+            lambda: cleanup.enter_context(eyewear.deployed_platform(run_dir)),
         )
+        smtp_received, webhook_received = platform.received_mail, platform.webhook.received
         timings = platform.stack.timings()
         print(f"  {len(timings)} servers and functions: " + ", ".join(sorted(timings)))
         seed(report, platform, args.scale)
@@ -196,13 +176,13 @@ def main(argv: list[str] | None = None) -> int:
         verified = restores(report, platform)
         runs = 3 + len(RESTORES)  # the last reports may still be on their way
         with contextlib.suppress(AssertionError):
-            wait_until(lambda: min(len(smtp.received), len(webhook.received)) >= runs, 10.0)
+            wait_until(lambda: min(len(smtp_received), len(webhook_received)) >= runs, 10.0)
         report.table(
             "Notifications (one per run)",
             ("channel", "received"),
             [
-                ("email to devops@example.com (SMTP)", str(len(smtp.received))),
-                ("Slack-shaped webhook", str(len(webhook.received))),
+                ("email to devops@example.com (SMTP)", str(len(smtp_received))),
+                ("Slack-shaped webhook", str(len(webhook_received))),
             ],
         )
         total = time.monotonic() - report.started

@@ -311,10 +311,8 @@ FINAL_PHASES = ("Completed", "Planned", "Refused", "PartiallyFailed", "Failed")
 
 
 @contextlib.contextmanager
-def running_platform(
-    workdir: Path, backups: Sequence[tuple[str, str]] = (), objects: int = 30, people: int = 200
-) -> Iterator[Platform]:
-    """The deployed platform on a fresh stack, seeded, with ``backups`` (target, tier) taken.
+def deployed_platform(workdir: Path) -> Iterator[Platform]:
+    """The functions deployed on a fresh stack (nothing seeded), with mail and webhook receivers.
 
     The process environment points at the stack while it runs (as
     ``eval "$(python3 -m tests.devstack env)"`` does for a shell), so library
@@ -327,19 +325,28 @@ def running_platform(
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(webhook.close)
         smtp = cleanup.enter_context(contextlib.contextmanager(run_smtp)())
-        stack = cleanup.enter_context(Stack(workdir=workdir / "stack"))
+        stack = cleanup.enter_context(Stack(workdir=workdir))
         stack.start(STACK_SERVICES)
         cleanup.enter_context(patched_environ(stack.env()))
         product_settings = settings(stack, smtp.port, webhook.url)
         deploy(stack, product_settings)
-        seed_buckets(objects_per_bucket=objects)
-        seed_mongo(stack.mongo.uri(), people=people)
-        seed_firestore(stack.project)
         platform = Platform(stack, product_settings, workdir / "gcloud")
         platform.start_scheduler()
         cleanup.callback(platform.stop_scheduler)
         platform.received_mail = smtp.received
         platform.webhook = webhook
+        yield platform
+
+
+@contextlib.contextmanager
+def running_platform(
+    workdir: Path, backups: Sequence[tuple[str, str]] = (), objects: int = 30, people: int = 200
+) -> Iterator[Platform]:
+    """:func:`deployed_platform`, seeded, with ``backups`` (target, tier) taken."""
+    with deployed_platform(workdir / "stack") as platform:
+        seed_buckets(objects_per_bucket=objects)
+        seed_mongo(platform.stack.mongo.uri(), people=people)
+        seed_firestore(platform.stack.project)
         for target, tier in backups:
             platform.backup(target, tier)
         yield platform

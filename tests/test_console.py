@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 
 from tests import eyewear
-from tests.demo import running_platform
 from tests.devstack import envfile
 from tests.devstack.process import REPO_ROOT
 
@@ -54,7 +53,7 @@ def deployment(
 ) -> Iterator[Deployment]:
     require_installed(*eyewear.STACK_SERVICES, "functions")
     home = tmp_path_factory.mktemp("operator")
-    with running_platform(tmp_path_factory.mktemp("platform")) as (platform, _smtp, _webhook):
+    with eyewear.deployed_platform(tmp_path_factory.mktemp("platform")) as platform:
         eyewear.seed_buckets(objects_per_bucket=20)
         eyewear.seed_mongo(platform.stack.mongo.uri(), people=200)
         eyewear.seed_firestore(platform.stack.project)

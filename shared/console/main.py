@@ -20,6 +20,7 @@ from shared import __version__
 from shared.console import (
     backups,
     configure,
+    drills,
     info,
     legacy,
     locks,
@@ -79,6 +80,9 @@ COMMANDS: tuple[click.Command, ...] = (
     retention.prune,
     locks.unlock,
     backups.unpack,
+    drills.drill,  # recovery drills and the status page
+    drills.drills,
+    drills.report,
     legacy.import_command,  # the old scripts' backups: register one, compare with them
     legacy.compare_command,
     configure.configure,

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREFIX = "drills/"
-Publish = Callable[[Mapping[str, Any]], None]
+Publish = Callable[[Mapping[str, Any]], object]  # a message id or nothing
 
 
 def state_path(drill_id: str) -> str:
