@@ -173,7 +173,12 @@ def test_production_overwrite_needs_confirmation_and_existing_collections_need_d
 
 
 def test_a_missing_database_fails_the_backup_and_records_it(
-    mongo_server: Any, bucket: Any, key_file: str
+    stack_env: dict[str, str],
+    mongo_server: Any,
+    bucket: Any,
+    key_file: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = mongodata.mongo_settings(mongo_server.uri(), bucket.name, "no_such_db_x", key_file)
     with pytest.raises(BackupFailed, match="does not exist"):
@@ -183,3 +188,9 @@ def test_a_missing_database_fails_the_backup_and_records_it(
     entries = Catalog(bucket, "mongodb").entries()
     assert [e.manifest.status for e in entries if e.manifest] == ["failed"]
     assert not [b.name for b in bucket.list_blobs() if b.name.endswith(".ewdr")]
+    run = f"gs://{bucket.name}/{entries[0].manifest.location.directory}"  # type: ignore[union-attr]
+    for source in (run, f"gs://{bucket.name}/mongodb/daily/no-such-run/"):
+        caplog.clear()
+        assert job.main(["unpack", source, str(tmp_path / "out"), "--key-file", key_file]) == 66
+        assert "that run has no archive" in caplog.text
+        assert "Traceback" not in caplog.text

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from shared import compression, storage
 from shared.crypto import DecryptingReader, EncryptingWriter, Key, Keyring, Readable
-from shared.errors import IntegrityError
+from shared.errors import BackupNotFound, IntegrityError
 from shared.manifest import Artifact
 from shared.mongodb.tarwriter import TarWriter
 
@@ -103,5 +103,18 @@ def open_archive(source: Readable, keyring: Keyring) -> ArchiveStream:
 def open_stored(
     bucket: Bucket, object_name: str, generation: int | None, keyring: Keyring
 ) -> ArchiveStream:
-    """:func:`open_archive` on a Cloud Storage object generation."""
+    """:func:`open_archive` on a Cloud Storage object generation (None: the live one).
+
+    A missing object is BackupNotFound naming it, not a download error: a
+    failed or killed run has no archive, and a mistyped run id names none.
+    """
+    if generation is None:
+        with storage.translate_errors(f"gs://{bucket.name}/{object_name}"):
+            blob = bucket.get_blob(object_name)
+        if blob is None:
+            raise BackupNotFound(
+                f"gs://{bucket.name}/{object_name} does not exist: that run has no archive "
+                "(it failed, was cut short, or the path or run id is wrong)"
+            )
+        generation = blob.generation
     return open_archive(storage.open_download(bucket, object_name, generation), keyring)
