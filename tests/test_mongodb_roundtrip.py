@@ -165,7 +165,8 @@ def test_production_overwrite_needs_confirmation_and_existing_collections_need_d
         run_restore(settings, bucket, key_file, confirm=source.name)
     plan = run_restore(settings, bucket, key_file, confirm=source.name, drop=True, dry_run=True)
     assert plan.mode == "plan"
-    assert any(line.startswith(f"drop {source.name}.items (10 documents)") for line in plan.plan)
+    assert f"would overwrite {source.name}.items (10 documents now) with 10 documents" in plan.plan
+    assert "would overwrite 1 collection, 10 documents" in plan.plan
     assert source.items.count_documents({"v": "changed after the backup"}) == 10
     outcome = run_restore(settings, bucket, key_file, confirm=source.name, drop=True)
     assert outcome.verified is True
