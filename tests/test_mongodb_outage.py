@@ -162,3 +162,30 @@ def test_a_server_gone_past_the_limit_fails_clearly_and_leaves_no_backup(
     assert not [b.name for b in bucket.list_blobs() if b.name.endswith(".ewdr")]
     with _fresh_client(server) as after_pause:
         after_pause.drop_database(source.name)
+
+
+def test_a_stepdown_is_waited_out_and_the_limit_counts_from_a_streaks_first_failure() -> None:
+    """A primary stepping down answers NotPrimary: the same wait as a silent server."""
+    from pymongo.errors import NotPrimaryError
+
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    watch = outage.Outage(30, "mongodb://db.example", clock=lambda: now[0], sleep=sleep)
+    stepdown = NotPrimaryError("not primary (code 10107)")
+    answers: list[Any] = [stepdown] * 20 + ["read"]
+
+    def read() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return str(answer)
+
+    assert watch.call("listing collections", read) == "read"
+    assert now[0] == 20  # waited 20 s, within the limit; the success ends the streak
+    answers[:] = [stepdown] * 100
+    with pytest.raises(SourceUnavailable, match=r"unreachable for 30 s, longer than"):
+        watch.call("listing collections", read)
+    assert now[0] == 50
