@@ -145,24 +145,35 @@ def _high_water_kib(pid: int) -> int | None:
     return None
 
 
-def run_job(argv: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS in KiB and output of one job process."""
+def _cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU seconds the process has used so far (``/proc/PID/stat``)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_job(argv: list[str], env: dict[str, str]) -> tuple[float, int, str, float]:
+    """Wall seconds, peak RSS in KiB, output and CPU seconds of one job process."""
     with tempfile.TemporaryFile() as out:
         started = time.perf_counter()
         process = subprocess.Popen(
             [sys.executable, "-m", "shared.mongodb.job", *argv],
             env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        peak = 0
+        peak, cpu = 0, 0.0
         while process.poll() is None:
             peak = max(peak, _high_water_kib(process.pid) or 0)
+            cpu = max(cpu, _cpu_seconds(process.pid) or 0.0)
             time.sleep(0.02)
         wall = time.perf_counter() - started
         out.seek(0)
         text = out.read().decode(errors="replace")
     if process.returncode != 0:
         raise SystemExit(f"job {argv} failed:\n{text[-3000:]}")
-    return wall, peak, text
+    return wall, peak, text, cpu
 
 
 def dump_seconds(client: Any, bucket: Any) -> tuple[float, int]:
@@ -212,7 +223,7 @@ def measure(stack: Stack, uri: str, workdir: Path, documents: int) -> list[dict[
     key = workdir / "bench.key"
     generate_key_file(key)
     client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(uri)
-    empty, _, _ = run_job(["--help"], env)
+    empty, _, _, empty_cpu = run_job(["--help"], env)
     rows = []
     for scale in (1, 4):
         db = f"bench{scale}"
@@ -229,19 +240,20 @@ def measure(stack: Stack, uri: str, workdir: Path, documents: int) -> list[dict[
                 "ENCRYPTION_KEY_FILE": str(key),
                 "MONGODB_PARALLEL_COLLECTIONS": str(parallel),
             }
-            wall, peak_kib, _ = run_job(["backup", "--type", "daily"], job_env)
+            wall, peak_kib, _, dump_cpu = run_job(["backup", "--type", "daily"], job_env)
             dumped, archive = dump_seconds(client, bucket)
             row = {
                 "scale": scale, "parallel": parallel, "bytes": read_bytes, "stored": stored,
                 "archive": archive, "read_s": read_seconds, "dump_s": dumped, "dump_wall_s": wall,
-                "peak_mib": peak_kib / 1024,
+                "peak_mib": peak_kib / 1024, "dump_cpu_s": dump_cpu - empty_cpu,
             }  # fmt: skip
             if parallel == PARALLEL[0]:
                 today = time.strftime("%Y-%m-%d", time.gmtime())
                 target = ["--target-db", f"{db}_restored"]
-                restore_wall, restore_kib, _ = run_job(
+                restore_wall, restore_kib, _, restore_cpu = run_job(
                     ["restore", "--date", today, "--type", "daily", *target], job_env
                 )
+                row["restore_cpu_s"] = restore_cpu - empty_cpu
                 row["restore_s"] = restore_wall - empty
                 row["restore_mib"] = restore_kib / 1024
                 row["insert_s"] = insert_many(client, db, f"{db}_plain")
@@ -273,6 +285,11 @@ def report(rows: list[dict[str, float]]) -> None:
             f"restore of {size:.1f}Mi: parallel insert_many {size / row['insert_s']:.1f}M/s, "
             f"job restore {size / row['restore_s']:.1f}M/s (peak RSS {row['restore_mib']:.1f}Mi)"
         )
+    gib = row["bytes"] / (1024 * mib)
+    print(
+        f"job CPU per GiB at {int(row['scale'])}x: dump {row['dump_cpu_s'] / gib:.0f} s, "
+        f"restore {row['restore_cpu_s'] / gib:.0f} s"
+    )
     print()
     print(f"{'comparison':<56} {'value':>7} {'target':>8}")
     for row in rows:
