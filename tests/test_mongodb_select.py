@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from shared.errors import RefusedError, RequestError
-from shared.keys import FileKeyring
-from shared.manifest import RunLocation, new_run_id
-from shared.mongodb import restore
-from shared.mongodb.backup import run_backup
 from shared.mongodb.namespaces import Rules, select
 from shared.mongodb.request import MongoRestoreRequest
-from shared.restoring import LogProgress
 from tests import mongodata
-from tests.test_mongodb_roundtrip import dbs  # noqa: F401 - the fixture
+from tests.test_mongodb_roundtrip import (  # noqa: F401 - dbs: the fixture
+    NOW,
+    backup,
+    dbs,
+    run_restore,
+)
 
-NOW = dt.datetime.now(dt.UTC)
 BACKED_UP = ["shop.orders", "shop.items", "shop.a*b", "crm.people", "crm.orders", "logs.2025.jan"]
 
 
@@ -97,15 +95,10 @@ def test_a_selection_of_whole_databases_can_replay_the_oplog_and_one_of_collecti
 
 
 def _restore(settings: Any, bucket: Any, key_file: str, **fields: Any) -> Any:
+    """A restore of today's backup, its fields checked by the request schema first."""
     request = MongoRestoreRequest.from_message({"date": NOW.date().isoformat(), **fields})
-    return restore.restore(
-        settings,
-        request,
-        bucket=bucket,
-        keyring=FileKeyring([key_file]),
-        progress=LogProgress(),
-        token="sel",
-    )
+    chosen = {name: getattr(request, name) for name in fields}
+    return run_restore(settings, bucket, key_file, **chosen)
 
 
 def test_an_all_database_backup_restores_one_database_at_a_time_exactly(
@@ -122,10 +115,7 @@ def test_an_all_database_backup_restores_one_database_at_a_time_exactly(
     second.notes.insert_many([{"n": n} for n in range(3)])
     expected = {first.name: mongodata.snapshot(first), second.name: mongodata.snapshot(second)}
     settings = mongodata.mongo_settings(mongo_server.uri(), bucket.name, None, key_file)
-    location = RunLocation(settings.prefix, "mongodb", "daily", new_run_id(NOW))
-    run_backup(
-        settings, location, bucket=bucket, keyring=FileKeyring([key_file]), clock=lambda: NOW
-    )
+    backup(settings, bucket, key_file)
     for source in (first, second):
         target = dbs("copy")
         outcome = _restore(
