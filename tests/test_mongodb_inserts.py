@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
@@ -40,7 +41,7 @@ class Tracker:
 def test_batches_in_flight_are_bounded_and_a_capped_collection_keeps_its_order() -> None:
     tracker = Tracker()
     built: list[tuple[str, int]] = []
-    with Writers(Workers(collections=2, per_collection=2)) as writers:
+    with contextlib.closing(Writers(Workers(collections=2, per_collection=2))) as writers:
         for number in range(40):
             for namespace in ("a.one", "a.two", "a.capped"):
                 work = functools.partial(tracker.batch, namespace, number)
@@ -59,7 +60,7 @@ def test_a_failed_batch_stops_the_restore_with_its_error() -> None:
     def fail() -> None:
         raise RuntimeError("insert refused")
 
-    with Writers(Workers(1, 1)) as writers:
+    with contextlib.closing(Writers(Workers(1, 1))) as writers:
         writers.insert("a.b", fail, in_order=False)
         with pytest.raises(RuntimeError, match="insert refused"):
             writers.finish()

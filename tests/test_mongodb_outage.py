@@ -20,15 +20,13 @@ from shared.catalog import Catalog
 from shared.errors import SourceUnavailable
 from shared.keys import FileKeyring
 from shared.manifest import Manifest, RunLocation, new_run_id
-from shared.mongodb import outage, restore, verify
+from shared.mongodb import outage, verify
 from shared.mongodb.backup import DumpOptions, run_backup
-from shared.mongodb.request import MongoRestoreRequest
-from shared.restoring import LogProgress
 from tests import mongodata
 from tests.devstack.component import Component
 from tests.devstack.mongo import MongoServer
+from tests.test_mongodb_roundtrip import NOW, run_restore
 
-NOW = dt.datetime.now(dt.UTC)
 # The driver notices a silent server within about two seconds (its health check every half
 # second, giving up after 2 s), so the dump's resume path runs well inside a 20 s pause.
 QUICK_CHECKS = "heartbeatFrequencyMS=500&connectTimeoutMS=2000&serverSelectionTimeoutMS=2000"
@@ -128,15 +126,7 @@ def test_a_20_second_pause_during_a_dump_is_ridden_out_and_the_backup_verifies(
     assert "answers again" in caplog.text
     with _fresh_client(server) as after_pause:
         check(after_pause, source.name, manifest)
-    request = MongoRestoreRequest(day=NOW.date(), tier="daily", test_mode=True)
-    outcome = restore.restore(
-        settings,
-        request,
-        bucket=bucket,
-        keyring=FileKeyring([key_file]),
-        progress=LogProgress(),
-        token="pause",
-    )
+    outcome = run_restore(settings, bucket, key_file, test_mode=True)
     assert (outcome.mode, outcome.verified) == ("test", True)
     with _fresh_client(server) as after_pause:
         after_pause.drop_database(source.name)

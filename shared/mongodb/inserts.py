@@ -16,8 +16,6 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 
 
 @dataclass(frozen=True)
@@ -85,15 +83,8 @@ class Writers:
             future.exception()
         self.check()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Stop: writes not started yet are dropped, running ones finish (use with ``closing``)."""
         self._inserts.shutdown(wait=True, cancel_futures=True)
         self._builds.shutdown(wait=True, cancel_futures=True)
 

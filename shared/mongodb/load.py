@@ -13,6 +13,7 @@ replayed onto the result. Counts come from the inserts' own results.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -86,7 +87,7 @@ class Loader:
         self.result = LoadResult()
 
     def run(self, stream: ArchiveStream, where: str) -> LoadResult:
-        with Writers(self._workers) as writers:
+        with contextlib.closing(Writers(self._workers)) as writers:
             for member, reader in members(stream.plaintext, where):
                 if member.path == names.OPLOG:
                     self._finish_data(writers)
