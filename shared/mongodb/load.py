@@ -123,19 +123,19 @@ class Loader:
         collection = database[spec.stored_as(name)]
         in_order = bool(spec.options.get("capped"))  # which documents a capped one keeps
         for data, offsets in bsonio.document_batches(reader, member.name, INSERT_CHUNK):
+            # Documents are cut out here, on the reading thread: the writer threads then
+            # allocate only whole messages, and no batch is held twice while it waits.
+            batch = [RawBSONDocument(bytes(doc)) for doc in bsonio.documents(data, offsets)]
             writers.insert(
                 spec.namespace,
-                functools.partial(self._insert_batch, spec.namespace, collection, data, offsets),
+                functools.partial(self._insert_batch, spec.namespace, collection, batch),
                 in_order=in_order,
             )
         if member.part is None or member.part == self._parts.get(member.path, 0):
             self._indexed.add(spec.namespace)
             writers.then(spec.namespace, functools.partial(self._build_indexes, spec))
 
-    def _insert_batch(
-        self, namespace: str, collection: Any, data: bytes, offsets: list[int]
-    ) -> None:
-        batch = [RawBSONDocument(bytes(doc)) for doc in bsonio.documents(data, offsets)]
+    def _insert_batch(self, namespace: str, collection: Any, batch: list[RawBSONDocument]) -> None:
         duplicates = 0
         try:
             collection.insert_many(batch, ordered=False, bypass_document_validation=True)
