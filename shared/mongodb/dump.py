@@ -143,11 +143,17 @@ def _dump_one(
     collection = client[spec.db][spec.source_collection]
     dropped = False
     last: list[Any] = []  # the last _id dumped, once there is one
+    # Walking the _id index reads as fast as a collection scan; a server left to plan the
+    # sort itself may sort in memory. Clustered collections have no such index.
+    walk = [("_id", 1)] if any(i.get("name") == "_id_" for i in spec.indexes) else None
     try:
         while True:
             try:
                 for raw in collection.find_raw_batches(
-                    outage.after(last[0]) if last else {}, sort=[("_id", 1)], batch_size=BATCH_SIZE
+                    outage.after(last[0]) if last else {},
+                    sort=[("_id", 1)],
+                    hint=walk,
+                    batch_size=BATCH_SIZE,
                 ):
                     batch = cast(bytes, raw)  # raw batches are the documents' bytes
                     offsets = boundaries(batch, f"{spec.namespace} (from the server)")
