@@ -218,7 +218,9 @@ def measure(stack: Stack, uri: str, workdir: Path, documents: int) -> list[dict[
     from shared.keys import generate_key_file
 
     os.environ.update(stack.env())
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    # The allocator settings of the job's image (functions/mongodb_job/Dockerfile).
+    allocator = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **allocator}
     gcs = storage.Client(project="bench", credentials=AnonymousCredentials())
     key = workdir / "bench.key"
     generate_key_file(key)
