@@ -82,8 +82,20 @@ MONGODB_GCS_BUCKET = Key(
 MONGODB_PARALLEL_COLLECTIONS = Key(
     "MONGODB_PARALLEL_COLLECTIONS",
     s.integer(1, 64),
-    "a number of collections dumped at once, 1-64",
+    "a number of collections dumped or restored at once, 1-64",
     default=4,
+)
+MONGODB_INSERTION_WORKERS = Key(
+    "MONGODB_INSERTION_WORKERS",
+    s.integer(1, 64),
+    "a number of insertion workers per restored collection, 1-64",
+    default=2,
+)
+MONGODB_OUTAGE_LIMIT_SECONDS = Key(
+    "MONGODB_OUTAGE_LIMIT_SECONDS",
+    s.integer(1, 86_400),
+    "seconds a dump waits for an unreachable server before failing, 1-86400",
+    default=300,
 )
 COMPRESSION_LEVEL = Key("COMPRESSION_LEVEL", s.integer(1, 22), "a zstd level 1-22", default=3)
 RETENTION_DAILY = Key("RETENTION_DAILY", s.integer(0), COUNT, default=30)
@@ -258,6 +270,8 @@ class MongoSettings:
     compression_level: int
     parallel_collections: int
     notify: NotifySettings
+    insertion_workers: int = 2
+    outage_limit_seconds: int = 300
 
 
 @dataclass(frozen=True)
@@ -425,6 +439,8 @@ def mongodb_settings(src: Sources) -> MongoSettings:
         compression_level=_or_default(src, COMPRESSION_LEVEL),
         parallel_collections=_or_default(src, MONGODB_PARALLEL_COLLECTIONS),
         notify=notify_settings(src),
+        insertion_workers=_or_default(src, MONGODB_INSERTION_WORKERS),
+        outage_limit_seconds=_or_default(src, MONGODB_OUTAGE_LIMIT_SECONDS),
     )
 
 

@@ -165,7 +165,8 @@ def test_production_overwrite_needs_confirmation_and_existing_collections_need_d
         run_restore(settings, bucket, key_file, confirm=source.name)
     plan = run_restore(settings, bucket, key_file, confirm=source.name, drop=True, dry_run=True)
     assert plan.mode == "plan"
-    assert any(line.startswith(f"drop {source.name}.items (10 documents)") for line in plan.plan)
+    assert f"would overwrite {source.name}.items (10 documents now) with 10 documents" in plan.plan
+    assert "would overwrite 1 collection, 10 documents" in plan.plan
     assert source.items.count_documents({"v": "changed after the backup"}) == 10
     outcome = run_restore(settings, bucket, key_file, confirm=source.name, drop=True)
     assert outcome.verified is True
@@ -173,7 +174,12 @@ def test_production_overwrite_needs_confirmation_and_existing_collections_need_d
 
 
 def test_a_missing_database_fails_the_backup_and_records_it(
-    mongo_server: Any, bucket: Any, key_file: str
+    stack_env: dict[str, str],
+    mongo_server: Any,
+    bucket: Any,
+    key_file: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = mongodata.mongo_settings(mongo_server.uri(), bucket.name, "no_such_db_x", key_file)
     with pytest.raises(BackupFailed, match="does not exist"):
@@ -183,3 +189,9 @@ def test_a_missing_database_fails_the_backup_and_records_it(
     entries = Catalog(bucket, "mongodb").entries()
     assert [e.manifest.status for e in entries if e.manifest] == ["failed"]
     assert not [b.name for b in bucket.list_blobs() if b.name.endswith(".ewdr")]
+    run = f"gs://{bucket.name}/{entries[0].manifest.location.directory}"  # type: ignore[union-attr]
+    for source in (run, f"gs://{bucket.name}/mongodb/daily/no-such-run/"):
+        caplog.clear()
+        assert job.main(["unpack", source, str(tmp_path / "out"), "--key-file", key_file]) == 66
+        assert "that run has no archive" in caplog.text
+        assert "Traceback" not in caplog.text

@@ -67,7 +67,12 @@ def _layout(name: str, where: str) -> tuple[str, int | None]:
 
 
 def members(plaintext: Readable, where: str) -> Iterator[tuple[Member, Readable]]:
-    """Each member with a reader of its content (valid until the next member is taken)."""
+    """Each member with a reader of its content (valid until the next member is taken).
+
+    The restore reads an archive only through this (its verification and its
+    loading pass both): a reader of another archive format plugs in by
+    yielding the same pairs, metadata files before data and ``oplog.bson`` last.
+    """
     try:
         with tarfile.open(fileobj=plaintext, mode="r|", encoding="utf-8") as archive:  # type: ignore[call-overload]
             for info in archive:

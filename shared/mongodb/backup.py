@@ -19,7 +19,7 @@ from shared.config import MongoSettings
 from shared.crypto import Key, Keyring
 from shared.errors import BackupFailed, DRError
 from shared.manifest import TOOL_VERSION, Artifact, Manifest, RunLocation
-from shared.mongodb import dump, names, oplog
+from shared.mongodb import dump, names, oplog, outage
 from shared.mongodb.archive import FORMAT, FileRecord
 from shared.mongodb.connection import connect, describe, mongo_errors
 from shared.mongodb.metadata import prelude_json
@@ -115,6 +115,7 @@ def _dump(
                     specs,
                     tar,
                     parallel=settings.parallel_collections,
+                    outages=outage.Outage(settings.outage_limit_seconds, server),
                     progress=options.progress,
                 )
                 captured = oplog.capture(client, window, db_names, tar)

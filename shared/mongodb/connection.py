@@ -61,16 +61,16 @@ def connect(
     """A client that has reached the server and authenticated (``ping`` succeeded).
 
     A short server-selection timeout makes an unreachable server a clear
-    error within seconds rather than a hang; timeouts given as options in the
-    URI (``serverSelectionTimeoutMS``, ``connectTimeoutMS``) win.
+    error within seconds rather than a hang (a timeout given in the URI wins).
+    ``connectTimeoutMS`` stays the driver's: its health check uses it, and on
+    a timeout cancels every operation in progress, so a short one turns a
+    pause of a few seconds into failed reads (:mod:`.outage` rides out longer ones).
     """
     server = describe(uri)
     given = uri.reveal().lower()
-    timeouts: dict[str, Any] = {
-        option: timeout_ms
-        for option in ("serverSelectionTimeoutMS", "connectTimeoutMS")
-        if f"{option.lower()}=" not in given
-    }
+    timeouts: dict[str, Any] = (
+        {} if "serverselectiontimeoutms=" in given else {"serverSelectionTimeoutMS": timeout_ms}
+    )
     try:
         client: MongoClient[dict[str, Any]] = MongoClient(
             uri.reveal(), appname="eyewearml-dr", **timeouts

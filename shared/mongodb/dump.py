@@ -5,7 +5,9 @@ metadata files first, so a restore reading the stream knows how to create a
 collection (capped, validator, collation) before its first document arrives.
 Phase II reads collections in parallel, largest first (as mongodump
 schedules them), with ``find_raw_batches``: documents are never decoded, only
-delimited, hashed and counted, and go to the archive in bounded parts.
+delimited, hashed and counted, and go to the archive in bounded parts. Each
+collection is read in ``_id`` order so that a read cut by a server outage
+(a failover, a pause) resumes after the last ``_id`` dumped (:mod:`.outage`).
 
 A collection dropped while the dump runs does not fail the dump: what was read
 is kept, counted and hashed, and the collection is reported as dropped (the
@@ -20,10 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
+import bson
 from pymongo import MongoClient
-from pymongo.errors import OperationFailure
+from pymongo.errors import ConnectionFailure, OperationFailure
 
-from shared.mongodb import names
+from shared.mongodb import names, outage
 from shared.mongodb.archive import FileRecord
 from shared.mongodb.bsonio import ContentHash, boundaries
 from shared.mongodb.metadata import EXACT, CollectionSpec
@@ -85,6 +88,7 @@ def dump_collections(
     tar: TarWriter,
     *,
     parallel: int,
+    outages: outage.Outage,
     progress: Progress | None = None,
 ) -> list[CollectionResult]:
     """Phase II: every collection's documents, ``parallel`` at a time, largest first.
@@ -95,16 +99,18 @@ def dump_collections(
     """
     order = list(specs)
     if 1 < parallel < len(specs):
-        sizes = {spec.namespace: _estimated_count(client, spec) for spec in specs}
+        sizes = outages.call(
+            "sizing collections", lambda: {s.namespace: _estimated_count(client, s) for s in specs}
+        )
         order.sort(key=lambda spec: sizes[spec.namespace], reverse=True)
     log.info("dumping %d namespaces, %d at a time", len(order), parallel)
 
     def one(spec: CollectionSpec) -> CollectionResult:
-        return _dump_one(client, spec, tar, progress)
+        return _dump_one(client, spec, tar, outages, progress)
 
     with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="dump") as pool:
         results = list(pool.map(one, order))
-    dropped = _missing(client, specs)
+    dropped = outages.call("listing collections", lambda: _missing(client, specs))
     return [
         CollectionResult(
             r.spec, r.file, r.count, r.content_hash, r.dropped or r.spec.namespace in dropped
@@ -126,6 +132,7 @@ def _dump_one(
     client: MongoClient[dict[str, Any]],
     spec: CollectionSpec,
     tar: TarWriter,
+    outages: outage.Outage,
     progress: Progress | None,
 ) -> CollectionResult:
     path = spec.data_path
@@ -135,14 +142,30 @@ def _dump_one(
     writer = PartWriter(tar, path)
     collection = client[spec.db][spec.source_collection]
     dropped = False
+    last: list[Any] = []  # the last _id dumped, once there is one
+    # Walking the _id index reads as fast as a collection scan; a server left to plan the
+    # sort itself may sort in memory. Clustered collections have no such index.
+    walk = [("_id", 1)] if any(i.get("name") == "_id_" for i in spec.indexes) else None
     try:
-        for raw in collection.find_raw_batches(batch_size=BATCH_SIZE):
-            batch = cast(bytes, raw)  # raw batches are the documents' bytes
-            offsets = boundaries(batch, f"{spec.namespace} (from the server)")
-            content.add(batch, offsets)
-            writer.write(batch, offsets)
-            if progress is not None:
-                progress(spec.namespace, content.count)
+        while True:
+            try:
+                for raw in collection.find_raw_batches(
+                    outage.after(last[0]) if last else {},
+                    sort=[("_id", 1)],
+                    hint=walk,
+                    batch_size=BATCH_SIZE,
+                ):
+                    batch = cast(bytes, raw)  # raw batches are the documents' bytes
+                    offsets = boundaries(batch, f"{spec.namespace} (from the server)")
+                    content.add(batch, offsets)
+                    writer.write(batch, offsets)
+                    last[:] = [_id_of(batch, offsets)]
+                    outages.ok()
+                    if progress is not None:
+                        progress(spec.namespace, content.count)
+                break
+            except ConnectionFailure as exc:
+                outages.failed(exc, f"dumping {spec.namespace}")
     except OperationFailure as exc:
         if exc.code not in GONE_CODES or _exists(client, spec):
             writer.discard()
@@ -172,6 +195,12 @@ def _dump_one(
         },
     )
     return CollectionResult(spec, record, content.count, content.hexdigest, dropped)
+
+
+def _id_of(batch: bytes, offsets: list[int]) -> Any:
+    """The ``_id`` of the last document of a batch, decoded exactly (to resume after it)."""
+    last = bson.decode(memoryview(batch)[offsets[-2] : offsets[-1]], EXACT)
+    return last["_id"]
 
 
 def _exists(client: MongoClient[dict[str, Any]], spec: CollectionSpec) -> bool:

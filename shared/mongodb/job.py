@@ -6,7 +6,9 @@ Commands, with the old scripts' flags:
   (``mongodb_backup.sh --config FILE``); ``--tier`` is a synonym of ``--type``.
 * ``restore [--config FILE] --date 2025-03-25 [--type daily] [--hour 14]
   [--target-db NAME] [--test-mode] [--drop] [--confirm NAME] [--dry-run]``
-  (``mongodb_restore.sh``'s flags, one for one).
+  (``mongodb_restore.sh``'s flags, one for one), and mongorestore's
+  ``--nsInclude/--nsExclude/--nsFrom/--nsTo`` as repeatable ``--ns-include``,
+  ``--ns-exclude``, ``--ns-from``, ``--ns-to``.
 * ``verify --date ... [--type ...] [--hour ...]``: check a backup's archive
   against its manifest end to end, writing nothing.
 * ``unpack SOURCE DIR [--key-file FILE]...``: decrypt, decompress and unpack an
@@ -38,7 +40,7 @@ from shared.errors import DRError, RequestError
 from shared.events import strict_json
 from shared.manifest import TIERS
 from shared.mongodb import commands, settings
-from shared.mongodb.request import MongoRestoreRequest
+from shared.mongodb.request import NS_FIELDS, MongoRestoreRequest
 
 log = logging.getLogger("shared.mongodb.job")
 EX_SOFTWARE = 70
@@ -68,6 +70,8 @@ def parser() -> argparse.ArgumentParser:
     restore.add_argument("--drop", action="store_true", help="drop collections before restoring")
     restore.add_argument("--confirm", help="the production database name, to overwrite it")
     restore.add_argument("--dry-run", action="store_true")
+    for name in NS_FIELDS:
+        restore.add_argument("--" + name.replace("_", "-"), action="append", help="repeatable")
     unpack = sub.add_parser("unpack", parents=[common], help="unpack into mongodump's layout")
     unpack.add_argument("source", help="gs://bucket/... (run, manifest or archive) or a file")
     unpack.add_argument("directory", type=Path, help="a new or empty directory")
@@ -87,6 +91,7 @@ def _request(args: argparse.Namespace) -> MongoRestoreRequest:
         "drop": getattr(args, "drop", False) or None,
         "confirm": getattr(args, "confirm", None),
         "dry_run": getattr(args, "dry_run", False) or None,
+        **{name: getattr(args, name, None) for name in NS_FIELDS},
     }
     return MongoRestoreRequest.from_message({k: v for k, v in body.items() if v is not None})
 

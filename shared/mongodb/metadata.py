@@ -63,7 +63,11 @@ class CollectionSpec:
     @property
     def source_collection(self) -> str:
         """Where the documents are read from: a time-series collection's buckets."""
-        return names.BUCKETS_PREFIX + self.name if self.kind == "timeseries" else self.name
+        return self.stored_as(self.name)
+
+    def stored_as(self, name: str) -> str:
+        """Where the documents of this collection restored as ``name`` are written."""
+        return names.BUCKETS_PREFIX + name if self.kind == "timeseries" else name
 
     @classmethod
     def from_listing(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from shared import compression, storage
 from shared.crypto import DecryptingReader, EncryptingWriter, Key, Keyring, Readable
-from shared.errors import IntegrityError
+from shared.errors import BackupNotFound, IntegrityError
 from shared.manifest import Artifact, Manifest
 from shared.mongodb.tarwriter import TarWriter
 
@@ -106,13 +106,37 @@ def _unwrap(tap: _ChecksummingReader, keyring: Keyring) -> ArchiveStream:
 def open_stored(
     bucket: Bucket, object_name: str, generation: int | None, keyring: Keyring
 ) -> ArchiveStream:
-    """:func:`open_archive` on a Cloud Storage object generation."""
+    """:func:`open_archive` on a Cloud Storage object generation (None: the live one)."""
+    generation = _existing_generation(bucket, object_name, generation)
     return open_archive(storage.open_download(bucket, object_name, generation), keyring)
 
 
+def _existing_generation(bucket: Bucket, object_name: str, generation: int | None) -> int:
+    """``generation``, or the live one's; BackupNotFound naming the object when there is none.
+
+    A missing object is not a download error: a failed or killed run has no
+    archive, and a mistyped run id names none.
+    """
+    if generation is not None:
+        return generation
+    with storage.translate_errors(f"gs://{bucket.name}/{object_name}"):
+        blob = bucket.get_blob(object_name)
+    if blob is None:
+        raise BackupNotFound(
+            f"gs://{bucket.name}/{object_name} does not exist: that run has no archive "
+            "(it failed, was cut short, or the path or run id is wrong)"
+        )
+    return int(blob.generation)
+
+
 def archive_object(manifest: Manifest) -> str:
-    """The object holding a backup's archive (ours, or an imported dump's stored bytes)."""
-    return manifest.location.path(manifest.artifacts[0].path)
+    """The object holding a backup's archive (ours, or an imported dump's stored bytes).
+
+    A failed run lists no artifact; its archive's usual name then leads to a
+    BackupNotFound naming the missing object, not to an index error.
+    """
+    name = manifest.artifacts[0].path if manifest.artifacts else ARCHIVE_NAME
+    return manifest.location.path(name)
 
 
 def open_backup(
@@ -131,6 +155,7 @@ def open_backup(
     ``openssl enc`` passphrases.
     """
     name = archive_object(manifest)
+    generation = _existing_generation(bucket, name, generation)
     tap = _ChecksummingReader(storage.open_download(bucket, name, generation))
     if not manifest.details.get("imported"):
         return _unwrap(tap, keyring)

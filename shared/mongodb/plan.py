@@ -15,6 +15,8 @@ from pymongo import MongoClient
 from shared.catalog import Catalog, CatalogEntry
 from shared.errors import RefusedError, RequestError
 from shared.manifest import Manifest
+from shared.mongodb import namespaces
+from shared.mongodb.namespaces import Selection
 from shared.mongodb.request import MongoRestoreRequest
 from shared.restoring import RestoreOutcome
 
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 TARGET = "mongodb"
 SCRATCH_INFIX = "_drtest_"
 SYSTEM_DATABASES = frozenset({"admin", "local", "config"})
+_EMPTY = "(no collections)"
 
 
 def resolve(bucket: Bucket, prefix: str, request: MongoRestoreRequest) -> Manifest:
@@ -35,30 +38,43 @@ def resolve(bucket: Bucket, prefix: str, request: MongoRestoreRequest) -> Manife
     return entry.manifest
 
 
-def database_map(manifest: Manifest, request: MongoRestoreRequest, token: str) -> dict[str, str]:
-    """Source database → target database for this request."""
+def database_map(manifest: Manifest, request: MongoRestoreRequest, token: str) -> Selection:
+    """What this request restores, and where: its ``ns_*`` rules, ``target_db``, test mode."""
     sources = [str(db) for db in manifest.details.get("databases") or []]
+    rules = namespaces.Rules.parse(
+        request.ns_include, request.ns_exclude, request.ns_from, request.ns_to
+    )
+    everything = [*collections(manifest)] or [f"{db}.{_EMPTY}" for db in sources]
+    chosen = namespaces.select(everything, rules, {})
+    if not chosen.namespaces:
+        raise RequestError(
+            "ns_include/ns_exclude select nothing in this backup; it holds: " + ", ".join(sources)
+        )
+    targets = chosen.target_databases
     if request.test_mode:
         suffix = SCRATCH_INFIX + token
-        return {db: db[: 63 - len(suffix)] + suffix for db in sources}
-    if request.target_db:
-        if len(sources) != 1:
+        rename = {db: db[: 63 - len(suffix)] + suffix for db in targets}
+    elif request.target_db:
+        if rules.renames:
+            raise RequestError("give either target_db or ns_from/ns_to, not both")
+        if len(targets) != 1:
             raise RequestError(
-                f"target_db needs a backup of one database; this one holds {len(sources)}: "
-                + ", ".join(sources)
+                "target_db needs a backup of one database, or an ns_include that picks one "
+                f"(such as {targets[0]}.*); this one holds {len(targets)}: " + ", ".join(targets)
             )
-        db_map = {sources[0]: request.target_db}
+        rename = {targets[0]: request.target_db}
     else:
-        db_map = {db: db for db in sources}
-    system = sorted({db for db in db_map.values() if db.lower() in SYSTEM_DATABASES})
+        rename = {}
+    selection = namespaces.select(everything, rules, rename) if rename else chosen
+    system = sorted({db for db in selection.target_databases if db.lower() in SYSTEM_DATABASES})
     if system:
         raise RefusedError(f"a restore never writes into system database(s) {', '.join(system)}")
-    return db_map
+    return selection
 
 
-def occupied_databases(client: MongoClient[dict[str, Any]], db_map: Mapping[str, str]) -> set[str]:
+def occupied_databases(client: MongoClient[dict[str, Any]], selection: Selection) -> set[str]:
     """The target databases that already hold collections: writing there needs ``confirm``."""
-    return {db for db in set(db_map.values()) if client[db].list_collection_names()}
+    return {db for db in selection.target_databases if client[db].list_collection_names()}
 
 
 def production_name(
@@ -71,32 +87,34 @@ def production_name(
 
     Production (the backup's own databases, the configured one) and any
     ``occupied`` database (one that already has collections), whatever the
-    configuration calls it.
+    configuration calls it. Several are named comma-joined in sorted order
+    (``"orders,shop"``).
     """
     if request.test_mode:
         return None
     production = {str(db) for db in manifest.details.get("databases") or []} | set(occupied)
     if db_name:
         production.add(db_name)
-    hit = sorted(set(database_map(manifest, request, "").values()) & production)
+    hit = sorted(set(database_map(manifest, request, "").target_databases) & production)
     return ",".join(hit) or None
 
 
-def namespaces(manifest: Manifest) -> dict[str, tuple[str, int]]:
+def collections(manifest: Manifest) -> dict[str, tuple[str, int]]:
     """Namespace → (type, count) from the manifest."""
-    collections = manifest.details.get("collections") or {}
-    return {ns: (str(info["type"]), int(info.get("count", 0))) for ns, info in collections.items()}
+    found = manifest.details.get("collections") or {}
+    return {ns: (str(info["type"]), int(info.get("count", 0))) for ns, info in found.items()}
 
 
 def existing_targets(
-    client: MongoClient[dict[str, Any]], manifest: Manifest, db_map: Mapping[str, str]
+    client: MongoClient[dict[str, Any]], manifest: Manifest, selection: Selection
 ) -> dict[str, int]:
     """Target namespaces this restore writes that exist already, with their document counts."""
     found: dict[str, int] = {}
     listed: dict[str, set[str]] = {}
-    for namespace in namespaces(manifest):
-        source_db, _, name = namespace.partition(".")
-        target_db = db_map[source_db]
+    for namespace in collections(manifest):
+        if namespace not in selection.namespaces:
+            continue
+        target_db, name = selection.target(namespace)
         if target_db not in listed:
             listed[target_db] = set(client[target_db].list_collection_names())
         if name in listed[target_db]:
@@ -104,22 +122,34 @@ def existing_targets(
     return found
 
 
-def plan_lines(
-    manifest: Manifest, db_map: Mapping[str, str], existing: Mapping[str, int]
-) -> list[str]:
+def plan_lines(manifest: Manifest, selection: Selection, existing: Mapping[str, int]) -> list[str]:
+    """One line per namespace ("would write" / "would overwrite"), then the totals."""
     lines = []
-    for namespace, (kind, count) in sorted(namespaces(manifest).items()):
-        source_db, _, name = namespace.partition(".")
-        target = f"{db_map[source_db]}.{name}"
-        what = "view" if kind == "view" else f"{count} documents"
+    writes, overwrites = [0, 0], [0, 0]
+    for namespace, (kind, count) in sorted(collections(manifest).items()):
+        if namespace not in selection.namespaces:
+            continue
+        target = ".".join(selection.target(namespace))
+        what = "a view" if kind == "view" else f"{count:,} documents"
+        origin = f" from {namespace}" if target != namespace else ""
         if target in existing:
-            lines.append(f"drop {target} ({existing[target]} documents) and restore it ({what})")
+            lines.append(
+                f"would overwrite {target} ({existing[target]:,} documents now) with {what}{origin}"
+            )
+            overwrites[0] += 1
+            overwrites[1] += count
         else:
-            lines.append(f"restore {target} ({what})")
+            lines.append(f"would write {target} ({what}){origin}")
+            writes[0] += 1
+            writes[1] += count
+    for verb, (number, documents) in (("write", writes), ("overwrite", overwrites)):
+        if number:
+            noun = "collection" if number == 1 else "collections"
+            lines.append(f"would {verb} {number:,} {noun}, {documents:,} documents")
     oplog = manifest.details.get("oplog") or {}
-    if manifest.details.get("point_in_time"):
+    if manifest.details.get("point_in_time") and selection.whole:
         consistent = manifest.details["consistent_time"]
-        lines.append(f"replay {oplog.get('entries', 0)} oplog entries, to {consistent}")
+        lines.append(f"would replay {oplog.get('entries', 0):,} oplog entries, to {consistent}")
     return lines
 
 
@@ -142,17 +172,18 @@ def check_safety(
         )
 
 
-def _backup_counts(manifest: Manifest) -> dict[str, int]:
-    """What a plan would restore: collections and documents, from the manifest."""
-    found = namespaces(manifest)
-    return {"collections": len(found), "documents": sum(count for _, count in found.values())}
+def _planned_counts(manifest: Manifest, selection: Selection) -> dict[str, int]:
+    """What a plan would restore: the selected collections and their documents (manifest)."""
+    found = collections(manifest)
+    chosen = [found[namespace] for namespace in selection.namespaces if namespace in found]
+    return {"collections": len(chosen), "documents": sum(count for _, count in chosen)}
 
 
 def outcome(
     manifest: Manifest,
     bucket: Bucket,
     request: MongoRestoreRequest,
-    db_map: Mapping[str, str],
+    selection: Selection,
     **fields: Any,
 ) -> RestoreOutcome:
     """The result record of ``request``; ``fields`` fill the outcome and its details."""
@@ -161,14 +192,24 @@ def outcome(
     if not manifest.details.get("point_in_time"):
         note = manifest.details.get("point_in_time_note") or "no oplog was captured"
         notes.append(f"not point-in-time consistent: {note}")
+    elif not selection.whole:
+        notes.append(
+            "not point-in-time consistent: single collections are selected or renamed, so the "
+            "oplog is not replayed (the data is as of the dump)"
+        )
     return RestoreOutcome(
         target=TARGET,
         mode=mode,
         backup=f"gs://{bucket.name}/{manifest.location.manifest_path}",
-        destination=", ".join(f"{s} -> {t}" for s, t in db_map.items()),
+        destination=selection.describe(),
         verified=fields.pop("verified", None),
-        counts=fields.pop("counts", None) or (_backup_counts(manifest) if mode == "plan" else {}),
+        counts=fields.pop("counts", None)
+        or (_planned_counts(manifest, selection) if mode == "plan" else {}),
         notes=tuple(notes) + tuple(fields.pop("notes", ())),
         plan=tuple(fields.pop("plan", ())),
-        details={"databases": dict(db_map), **fields},
+        details={
+            "databases": dict(selection.databases),
+            "namespaces": dict(selection.namespaces),
+            **fields,
+        },
     )

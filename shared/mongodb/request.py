@@ -3,7 +3,9 @@
 ``--date`` → ``date``, ``--type`` → ``type``, ``--hour`` → ``hour``,
 ``--target-db`` → ``target_db``, ``--test-mode`` → ``test_mode``, plus
 ``drop`` (drop each collection before restoring it), ``confirm`` (the
-production database name, required to overwrite it) and ``dry_run``. The same
+production database name, required to overwrite it), ``dry_run``, and
+mongorestore's namespace selection ``ns_include``, ``ns_exclude``, ``ns_from``,
+``ns_to`` (lists; rules in :mod:`shared.mongodb.namespaces`). The same
 fields arrive as a ``dr-restore`` message (validated by
 :mod:`shared.restore.schema`) or as the job's command-line flags.
 """
@@ -17,6 +19,8 @@ from typing import Any
 
 from shared.restore import schema
 
+NS_FIELDS = ("ns_include", "ns_exclude", "ns_from", "ns_to")
+
 
 @dataclass(frozen=True)
 class MongoRestoreRequest:
@@ -28,6 +32,10 @@ class MongoRestoreRequest:
     drop: bool = False
     confirm: str | None = None
     dry_run: bool = False
+    ns_include: tuple[str, ...] = ()
+    ns_exclude: tuple[str, ...] = ()
+    ns_from: tuple[str, ...] = ()
+    ns_to: tuple[str, ...] = ()
 
     @classmethod
     def from_message(cls, body: Mapping[str, Any]) -> MongoRestoreRequest:
@@ -42,6 +50,10 @@ class MongoRestoreRequest:
             drop=bool(fields.get("drop", False)),
             confirm=fields.get("confirm"),
             dry_run=bool(fields.get("dry_run", False)),
+            ns_include=tuple(fields.get("ns_include") or ()),
+            ns_exclude=tuple(fields.get("ns_exclude") or ()),
+            ns_from=tuple(fields.get("ns_from") or ()),
+            ns_to=tuple(fields.get("ns_to") or ()),
         )
 
     def to_message(self) -> dict[str, Any]:
@@ -58,4 +70,5 @@ class MongoRestoreRequest:
         body.update({k: v for k, v in optional.items() if v is not None})
         flags = {"test_mode": self.test_mode, "drop": self.drop, "dry_run": self.dry_run}
         body.update({k: True for k, v in flags.items() if v})
+        body.update({name: list(getattr(self, name)) for name in NS_FIELDS if getattr(self, name)})
         return body

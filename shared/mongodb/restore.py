@@ -3,7 +3,10 @@
 * ``--date D --type T [--hour H]`` picks the backup (:meth:`Catalog.resolve`).
 * Without ``--target-db`` the databases are restored under their own names:
   that overwrites production, so it runs only when ``confirm`` repeats the
-  database name. ``--target-db X`` restores a one-database backup as ``X``.
+  database name (several: comma-joined, sorted). ``--target-db X`` restores a
+  one-database backup (or ``ns_include`` selection) as ``X``; ``ns_include``,
+  ``ns_exclude``, ``ns_from``, ``ns_to`` select and rename as mongorestore's
+  ``--ns*`` options do (:mod:`.namespaces`).
 * Collections that already exist in a target are refused unless ``drop`` is
   set; then each is dropped just before it is restored, never earlier.
 * ``--test-mode`` restores into a scratch database, compares every
@@ -29,8 +32,10 @@ from shared.errors import BackupNotFound, IntegrityError
 from shared.manifest import Manifest
 from shared.mongodb import plan, verify
 from shared.mongodb.connection import connect, describe, mongo_errors
+from shared.mongodb.inserts import Workers
 from shared.mongodb.load import Loader, LoadResult
 from shared.mongodb.metadata import CollectionSpec
+from shared.mongodb.namespaces import Selection
 from shared.mongodb.pipeline import archive_object, open_backup
 from shared.mongodb.request import MongoRestoreRequest
 from shared.restoring import Progress, RestoreOutcome
@@ -52,24 +57,28 @@ def restore(
 ) -> RestoreOutcome:
     """Run ``request``; ``token`` names a test run's scratch databases."""
     manifest = plan.resolve(bucket, settings.prefix, request)
-    db_map = plan.database_map(manifest, request, token)
+    selection = plan.database_map(manifest, request, token)
     where = f"gs://{bucket.name}/{archive_object(manifest)}"
     server = describe(settings.uri)
     client = connect(settings.uri)
     try:
         with mongo_errors("restoring", server):
-            existing = plan.existing_targets(client, manifest, db_map)
-            occupied = () if request.test_mode else plan.occupied_databases(client, db_map)
+            existing = plan.existing_targets(client, manifest, selection)
+            occupied = () if request.test_mode else plan.occupied_databases(client, selection)
             production = plan.production_name(manifest, settings.db_name, request, occupied)
             plan.check_safety(request, production, existing)
-            lines = plan.plan_lines(manifest, db_map, existing)
+            lines = plan.plan_lines(manifest, selection, existing)
             if request.dry_run:
-                return plan.outcome(manifest, bucket, request, db_map, plan=lines)
+                return plan.outcome(manifest, bucket, request, selection, plan=lines)
             keys = (keyring, settings.encryption.key_files)
-            return _run(client, manifest, request, db_map, existing, bucket, keys, progress, where)
+            workers = Workers(settings.parallel_collections, settings.insertion_workers)
+            return _run(
+                client, manifest, request, selection, existing, bucket, keys, progress, where,
+                workers,
+            )  # fmt: skip
     finally:
         if request.test_mode and not request.dry_run:
-            _drop_scratch(client, db_map)
+            _drop_scratch(client, selection.target_databases)
         client.close()
 
 
@@ -77,12 +86,13 @@ def _run(
     client: MongoClient[dict[str, Any]],
     manifest: Manifest,
     request: MongoRestoreRequest,
-    db_map: Mapping[str, str],
+    selection: Selection,
     existing: Mapping[str, int],
     bucket: Bucket,
     keys: tuple[Keyring, Sequence[str]],
     progress: Progress,
     where: str,
+    workers: Workers,
 ) -> RestoreOutcome:
     generation = _generation(bucket, archive_object(manifest), where)
     progress.update(step="verifying the archive against the manifest")
@@ -94,13 +104,17 @@ def _run(
 
     def check() -> None:
         progress.phase("Verifying")
-        problems.extend(_compare(client, manifest, specs, db_map, content=request.test_mode))
+        counted = None if request.test_mode else loader.result
+        problems.extend(_compare(client, manifest, specs, selection, counted))
 
+    files = manifest.details.get("files") or {}
     loader = Loader(
         client,
         specs,
-        db_map,
-        replay_oplog=bool(manifest.details.get("point_in_time")),
+        selection,
+        parts={path: int(info.get("parts", 0)) for path, info in files.items()},
+        workers=workers,
+        replay_oplog=bool(manifest.details.get("point_in_time")) and selection.whole,
         progress=progress,
         before_oplog=check,
     )
@@ -114,7 +128,7 @@ def _run(
         manifest,
         bucket,
         request,
-        db_map,
+        selection,
         verified=not problems,
         counts=result.inserted,
         notes=_load_notes(result, problems),
@@ -143,37 +157,42 @@ def _compare(
     client: MongoClient[dict[str, Any]],
     manifest: Manifest,
     specs: Mapping[str, CollectionSpec],
-    db_map: Mapping[str, str],
-    *,
-    content: bool,
+    selection: Selection,
+    counted: LoadResult | None,
 ) -> list[str]:
-    """Restored collections against the manifest: counts always; hashes and indexes in test mode."""
+    """Restored collections against the manifest.
+
+    After a restore, the inserts' own counts (inserted plus duplicates the
+    dump held twice) against the manifest's, without reading the data again;
+    in test mode (``counted`` None), every document's hash and the indexes.
+    """
     problems = []
     for namespace, info in (manifest.details.get("collections") or {}).items():
         spec = specs[namespace]
-        if spec.kind == "view":
+        if spec.kind == "view" or namespace not in selection.namespaces:
             continue
-        db = db_map[spec.db]
-        collection = client[db][spec.source_collection]
-        if content:
-            restored = verify.hash_collection(client, db, spec.source_collection)
+        db, name = selection.target(namespace)
+        if counted is None:
+            restored = verify.hash_collection(client, db, spec.stored_as(name))
             count, digest = restored.count, restored.hexdigest
         else:
-            count, digest = collection.count_documents({}), info["content_hash"]
+            count = counted.inserted.get(namespace, 0)
+            count += counted.duplicates_by_namespace.get(namespace, 0)
+            digest = info["content_hash"]
         if count != info["count"]:
             problems.append(f"{namespace}: {count} documents restored, {info['count']} backed up")
         elif digest != info["content_hash"]:
             problems.append(f"{namespace}: restored documents differ from the backed-up ones")
-        if content:
+        if counted is None:
             wanted = {str(i["name"]) for i in spec.indexes}
-            missing = wanted - {str(i["name"]) for i in client[db][spec.name].list_indexes()}
+            missing = wanted - {str(i["name"]) for i in client[db][name].list_indexes()}
             if missing:
                 problems.append(f"{namespace}: indexes missing after restore: {sorted(missing)}")
     return problems
 
 
-def _drop_scratch(client: MongoClient[dict[str, Any]], db_map: Mapping[str, str]) -> None:
-    for scratch in db_map.values():
+def _drop_scratch(client: MongoClient[dict[str, Any]], scratch_names: list[str]) -> None:
+    for scratch in scratch_names:
         try:
             client.drop_database(scratch)
             log.info("dropped scratch database %s", scratch)

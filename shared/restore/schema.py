@@ -53,6 +53,12 @@ _COMMON: dict[str, Any] = {
 }
 _DATE = {"type": "string", "format": "date", "description": "a date YYYY-MM-DD"}
 _TYPE = {"enum": ["hourly", "daily", "weekly", "monthly", "manual"]}
+_NAMESPACES = {
+    "type": "array",
+    "minItems": 1,
+    "items": {"type": "string", "minLength": 1, "maxLength": 400},
+    "description": "a non-empty list of namespace patterns such as shop.* or shop.orders",
+}
 
 SCHEMAS: Mapping[str, dict[str, Any]] = {
     "mongodb": {
@@ -70,6 +76,7 @@ SCHEMAS: Mapping[str, dict[str, Any]] = {
                 "description": 'a MongoDB database name (1-63 characters, none of /\\. "$*<>:|?)',
             },
             "drop": {"type": "boolean"},
+            **{name: _NAMESPACES for name in ("ns_include", "ns_exclude", "ns_from", "ns_to")},
         },
     },
     "firestore": {

@@ -8,14 +8,17 @@ which this module also is), and the served instance starts with ``--auth``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -107,6 +110,30 @@ class MongoServer(Component):
 
     def cleanup(self) -> None:
         shutil.rmtree(self.storage_path, ignore_errors=True)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        for pgid in self.process_groups():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, sig)
+
+    def pause(self, seconds: float) -> None:
+        """Freeze the server (SIGSTOP to its process group) and thaw it ``seconds`` later.
+
+        A frozen server keeps its sockets open and answers nothing, as a paused
+        VM or a long stop-the-world pause looks to a client.
+        """
+        self._signal(signal.SIGSTOP)
+        timer = threading.Timer(seconds, self._signal, (signal.SIGCONT,))
+        timer.daemon = True
+        timer.start()
+
+    @contextlib.contextmanager
+    def thawed_at_exit(self) -> Iterator[None]:
+        """Whatever happens in the block, the server runs again after it."""
+        try:
+            yield
+        finally:
+            self._signal(signal.SIGCONT)
 
 
 def _provision(storage_path: str, users: Mapping[str, str]) -> None:
