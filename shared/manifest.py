@@ -216,3 +216,14 @@ def _utc(text: str) -> datetime:
     if parsed.tzinfo is None:
         raise ValueError(f"time {text!r} has no time zone")
     return parsed.astimezone(UTC)
+
+
+def data_size(manifest: Manifest) -> int:
+    """The size of what was backed up: a Cloud Storage run's objects, else its artifacts.
+
+    A Cloud Storage snapshot's artifacts are only its object lists; the bytes
+    it protects are the copies it references (``counts["bytes"]``).
+    """
+    if manifest.location.target == "gcs" and "bytes" in manifest.counts:
+        return int(manifest.counts["bytes"])
+    return manifest.size

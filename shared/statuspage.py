@@ -24,6 +24,7 @@ from shared.catalog import Catalog, CatalogEntry
 from shared.config import DrillSettings
 from shared.drill import run
 from shared.drill.figures import human
+from shared.manifest import data_size
 from shared.notify.message import human_size
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ def _target_section(data: PageData, standing: freshness.Freshness) -> str:
                 f"<code>{_e(entry.backup_id)}</code>",
                 _e(entry.time.isoformat(timespec="minutes")),
                 _e(human(data.generated - entry.time)),
-                _e(human_size(manifest.size)) if manifest else "—",
+                _e(human_size(data_size(manifest))) if manifest else "—",
                 _e(human(manifest.finished - manifest.started)) if manifest else "—",
                 f'<span class="{"ok" if entry.ok else "bad"}">{_e(status)}</span>',
             ]
@@ -147,7 +148,7 @@ def _charts(data: PageData) -> str:
         for entry in entries:
             if entry.manifest is not None and entry.ok:
                 manifest = entry.manifest
-                sizes.setdefault(target, []).append((entry.time, manifest.size / 2**20))
+                sizes.setdefault(target, []).append((entry.time, data_size(manifest) / 2**20))
                 minutes = (manifest.finished - manifest.started).total_seconds() / 60
                 durations.setdefault(target, []).append((entry.time, minutes))
     return charts.history_svg(sizes, durations, "Backups over time")

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from shared.console.output import counts, size
 from shared.console.records import backup_of
-from shared.console.session import data_size
+from shared.manifest import data_size
 from tests import eyewear
 from tests.devstack import envfile
 from tests.polling import wait_until

@@ -109,6 +109,8 @@ def settings(stack: Stack, smtp_port: int, webhook_url: str) -> dict[str, str]:
         "ENABLE_HOURLY": "true",
         "DR_MONGODB_JOB": job_name(project),
         "DR_STATE_BUCKET": STATE_BUCKET,
+        **{f"RPO_OBJECTIVE_{target}": "26h" for target in ("MONGODB", "FIRESTORE", "GCS")},
+        **{f"RTO_OBJECTIVE_{target}": "10min" for target in ("MONGODB", "FIRESTORE", "GCS")},
         "NOTIFY_EMAIL": "devops@example.com",
         "NOTIFY_WEBHOOK": webhook_url,
         "NOTIFY_WEBHOOK_FORMAT": "slack",

@@ -13,7 +13,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ import pytest
 from tests import eyewear
 from tests.devstack import envfile
 from tests.devstack.process import REPO_ROOT
+from tests.operator import operator_home, run_dr
 
 
 @dataclass
@@ -38,15 +39,6 @@ class Deployment:
         return run_dr(args, cwd or self.home, {"XDG_CONFIG_HOME": str(self.home / "config"), **env})
 
 
-def run_dr(
-    args: tuple[str, ...], cwd: Path, env: Mapping[str, str]
-) -> subprocess.CompletedProcess[str]:
-    clean = {"PATH": os.environ["PATH"], "HOME": str(cwd), "PYTHONPATH": str(REPO_ROOT),
-             "COLUMNS": "120", **env}  # fmt: skip
-    return subprocess.run([sys.executable, "-m", "shared.console.main", *args], cwd=cwd, env=clean,
-                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def deployment(
     tmp_path_factory: pytest.TempPathFactory, require_installed: Any
@@ -58,7 +50,7 @@ def deployment(
         eyewear.seed_mongo(platform.stack.mongo.uri(), people=200)
         eyewear.seed_firestore(platform.stack.project)
         backups = {target: platform.backup(target) for target in ("gcs", "firestore", "mongodb")}
-        envfile.write(home / ".devstack", {**platform.stack.env(), **platform.settings})
+        operator_home(home, platform)
         yield Deployment(platform, home, backups)
 
 

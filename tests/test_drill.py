@@ -9,6 +9,7 @@ follows their status records; the page is opened in headless Chromium.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from shared.drill import figures, handlers, run
 from shared.notify import Notifier
 from tests import browser, eyewear
 from tests.conftest import patched_environ
+from tests.operator import operator_home, run_dr
 
 BACKUPS = (("gcs", "daily"), ("firestore", "daily"), ("mongodb", "daily"))
 
@@ -124,25 +126,33 @@ def scratch_places(platform: eyewear.Platform) -> dict[str, set[str]]:
     }
 
 
-def test_a_drill_restores_every_target_and_measures_rpo_and_rto(
-    platform: eyewear.Platform,
+def test_dr_drill_restores_every_target_and_prints_rpo_and_rto(
+    platform: eyewear.Platform, tmp_path: Path
 ) -> None:
+    home = operator_home(tmp_path, platform)
     before = scratch_places(platform)
     began = time.monotonic()
-    report = run_drill("drill-all-good")
+    done = run_dr(("drill",), home, {})
     took = time.monotonic() - began
-    assert scratch_places(platform) == before  # every scratch copy was removed
+    assert done.returncode == 0, done.stdout + done.stderr
     assert took < 120, f"the drill took {took:.0f} s"
+    assert scratch_places(platform) == before  # every scratch copy was removed
+    header = next(line for line in done.stdout.splitlines() if "RPO objective" in line)
+    assert "RTO objective" in header
+    for target in ("mongodb", "firestore", "gcs"):
+        [row] = [line for line in done.stdout.splitlines() if line.startswith(target)]
+        assert "passed" in row
+    [report] = json.loads(run_dr(("drills", "--json"), home, {}).stdout)
     assert report["passed"], report["findings"]
-    assert set(report["targets"]) == {"mongodb", "firestore", "gcs"}
     for target, data in report["targets"].items():
         assert data["rpo"]["age_seconds"] is not None, target
         assert data["rto_seconds"] is not None, target
+        assert data["rto_objective_seconds"] is not None, target
         assert all(r["verified"] is True for r in data["restores"]), target
     assert len(report["targets"]["gcs"]["restores"]) == len(eyewear.SOURCE_BUCKETS)
     stored = eyewear.clients_storage().bucket(eyewear.BACKUP_BUCKET)
-    markdown = stored.blob("drills/drill-all-good/report.md").download_as_text()
-    assert "Recovery drill drill-all-good: PASSED" in markdown
+    markdown = stored.blob(f"drills/{report['drill_id']}/report.md").download_as_text()
+    assert f"Recovery drill {report['drill_id']}: PASSED" in markdown
     summaries = [h for h in platform.webhook.received if "recovery drill" in json.dumps(h)]
     assert len(summaries) == 1
 
@@ -161,26 +171,28 @@ def test_the_status_page_renders_in_a_real_browser(
     platform: eyewear.Platform, tmp_path: Path, require_installed: Any
 ) -> None:
     require_installed("browser")
-    from shared.clients import storage_client
-
-    settings = drill_settings()
-    client = storage_client()
-    page = statuspage.render(statuspage.collect(client, settings, datetime.now(UTC)))
+    home = operator_home(tmp_path / "operator", platform)
+    path = tmp_path / "status.html"
+    done = run_dr(("report", "--open", str(path)), home, {})
+    assert done.returncode == 0, done.stderr
+    page = path.read_text(encoding="utf-8")
     assert "<script" not in page
     # Nothing fetched: every asset is inline (only in-page "#id" references).
     assert re.findall(r'(?:src|href)="(?!#)[^"]*"|url\((?!#)|@import', page) == []
-    path = tmp_path / "status.html"
-    path.write_text(page, encoding="utf-8")
     rendered = browser.render(path)
     assert rendered.console == []
     for target in ("mongodb", "firestore", "gcs"):
         assert f'id="target-{target}"' in rendered.dom
-    assert "drill-all-good" in rendered.dom
+    assert "drill-" in rendered.dom  # the drill history
     assert "No open incident." in rendered.dom
     assert "<svg" in rendered.dom
-    assert browser.screenshot(path, tmp_path / "status.png").stat().st_size > 10_000
-    url = statuspage.publish(client, settings, page)
-    assert url.endswith(statuspage.PAGE_PATH)
+    # DR_SCREENSHOT_DIR=tests/data refreshes the README's picture of the page.
+    pictures = Path(os.environ.get("DR_SCREENSHOT_DIR") or tmp_path)
+    assert browser.screenshot(path, pictures / "status-page.png").stat().st_size > 10_000
+    published = run_dr(("report",), home, {})
+    assert published.stdout.strip().endswith(statuspage.PAGE_PATH), published.stderr
+    stored = eyewear.clients_storage().bucket(eyewear.STATE_BUCKET).blob(statuspage.PAGE_PATH)
+    assert "<svg" in stored.download_as_text()
 
 
 def test_a_drill_with_a_damaged_backup_fails_that_target_and_runs_the_others(

@@ -16,9 +16,9 @@ import click
 
 from shared.catalog import CatalogEntry
 from shared.console import output
-from shared.console.session import Session, data_size, manifest_url
+from shared.console.session import Session, manifest_url
 from shared.errors import BackupFailed, ConflictError, RequestError
-from shared.manifest import MANUAL_TIER, TARGETS, TIERS
+from shared.manifest import MANUAL_TIER, TARGETS, TIERS, data_size
 
 # Triggers that name their run after the Pub/Sub message (its id's SHA-256, 8 hex digits,
 # shared.events.trigger_run_id): only that run is ours. For any other target the first

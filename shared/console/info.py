@@ -18,9 +18,9 @@ import click
 
 from shared.catalog import CatalogEntry
 from shared.console import output, retention
-from shared.console.session import Session, data_size
+from shared.console.session import Session
 from shared.errors import BackupFailed
-from shared.manifest import TIERS
+from shared.manifest import TIERS, data_size
 
 # How old the newest good backup of a tier may be: its schedule's period plus slack.
 FRESH_FOR = {

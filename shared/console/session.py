@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared import config
 from shared.errors import BackupNotFound, ConfigError, RequestError
-from shared.manifest import TARGETS, TIERS, Manifest, RunLocation, run_started, slot_for
+from shared.manifest import TARGETS, TIERS, RunLocation, run_started, slot_for
 from shared.settings_source import Key, Sources
 
 if TYPE_CHECKING:
@@ -185,17 +185,6 @@ def parse_reference(reference: str) -> RunLocation | None:
 
 def manifest_url(entry: CatalogEntry, bucket: str) -> str:
     return f"gs://{bucket}/{entry.location.manifest_path}"
-
-
-def data_size(manifest: Manifest) -> int:
-    """The size of what was backed up: a Cloud Storage run's objects, else its artifacts.
-
-    A Cloud Storage snapshot's artifacts are only its object lists; the bytes
-    it protects are the copies it references (``counts["bytes"]``).
-    """
-    if manifest.location.target == "gcs" and "bytes" in manifest.counts:
-        return int(manifest.counts["bytes"])
-    return manifest.size
 
 
 def _hint(session: Session) -> str:
