@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from shared.notify.message import human_duration
+
 AlertKind = Literal["missed", "recovered"]
 
 
@@ -66,14 +68,14 @@ class Freshness:
         return None if self.newest is None else self.newest + self.expectation.allowed_age
 
     def describe(self) -> str:
-        allowed = _hours(self.expectation.allowed_age)
+        allowed = human_duration(self.expectation.allowed_age)
         if self.newest is None:
             return f"{self.target}: no good backup at all (expected one every {allowed})"
         age = self.age or timedelta()
         state = "OVERDUE" if self.overdue else "fresh"
         return (
             f"{self.target}: newest good backup {self.newest.isoformat(timespec='seconds')}, "
-            f"{_hours(age)} old ({state}; allowed {allowed})"
+            f"{human_duration(age)} old ({state}; allowed {allowed})"
         )
 
 
@@ -120,8 +122,3 @@ def transition(
             opened = datetime.fromisoformat(open_incident["opened"])
             alerts.append(Alert("recovered", standing, opened))
     return after, alerts
-
-
-def _hours(span: timedelta) -> str:
-    hours = span.total_seconds() / 3600
-    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"

@@ -23,9 +23,8 @@ from shared import charts, freshness, storage, watchdog
 from shared.catalog import Catalog, CatalogEntry
 from shared.config import DrillSettings
 from shared.drill import run
-from shared.drill.figures import human
 from shared.manifest import data_size
-from shared.notify.message import human_size
+from shared.notify.message import human_duration, human_size
 
 if TYPE_CHECKING:
     from google.cloud.storage import Client
@@ -110,13 +109,13 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _seconds(value: float | None) -> str:
-    return "—" if value is None else _e(human(timedelta(seconds=value)))
+    return "—" if value is None else _e(human_duration(timedelta(seconds=value)))
 
 
 def _target_section(data: PageData, standing: freshness.Freshness) -> str:
     target = standing.target
     mark = "bad" if standing.overdue else "ok"
-    age = "no good backup" if standing.age is None else human(standing.age)
+    age = "no good backup" if standing.age is None else human_duration(standing.age)
     rows = []
     for entry in data.backups.get(target, ())[:NEWEST]:
         manifest = entry.manifest
@@ -126,14 +125,14 @@ def _target_section(data: PageData, standing: freshness.Freshness) -> str:
                 _e(entry.location.tier),
                 f"<code>{_e(entry.backup_id)}</code>",
                 _e(entry.time.isoformat(timespec="minutes")),
-                _e(human(data.generated - entry.time)),
+                _e(human_duration(data.generated - entry.time)),
                 _e(human_size(data_size(manifest))) if manifest else "—",
-                _e(human(manifest.finished - manifest.started)) if manifest else "—",
+                _e(human_duration(manifest.finished - manifest.started)) if manifest else "—",
                 f'<span class="{"ok" if entry.ok else "bad"}">{_e(status)}</span>',
             ]
         )
     table = _table(["Tier", "Backup", "Started (UTC)", "Age", "Size", "Duration", "Status"], rows)
-    allowed = human(standing.expectation.allowed_age)
+    allowed = human_duration(standing.expectation.allowed_age)
     return (
         f'<div class="card" id="target-{_e(target)}"><h2>{_e(target)}</h2>'
         f'<p>Newest good backup: <span class="{mark}">{_e(age)} old</span> '

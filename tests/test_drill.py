@@ -101,8 +101,8 @@ def test_findings_name_each_missed_objective() -> None:
         "gcs", rpo, rto, True, figures.Objectives(timedelta(hours=26), timedelta(hours=4))
     )
     assert len(found) == 3
-    assert "30h" not in " ".join(found)  # durations read as 1d 06h, not raw hours
-    assert any("RTO objective of 4h 00m" in f for f in found)
+    assert "30h" not in " ".join(found)  # durations read as 1d 06h 00m, not raw hours
+    assert any("RTO objective of 4h 00m 00s" in f for f in found)
 
 
 # --- on the platform -----------------------------------------------------------------------

@@ -128,15 +128,23 @@ def state_bucket(storage_client: Any, bucket_name: str) -> Any:
     return storage_client.create_bucket(f"{bucket_name}-state")
 
 
+@pytest.fixture
+def watched(
+    bucket: Any, state_bucket: Any, smtp_server: SmtpServer, httpserver: HTTPServer
+) -> WatchSettings:
+    """The freshness check watching ``bucket``, reporting to real mail and webhook servers."""
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    return settings_for(bucket, state_bucket, smtp_server, httpserver.url_for("/hook"))
+
+
 def test_a_stopped_schedule_is_announced_once_and_its_recovery_once(
     storage_client: Any,
     bucket: Any,
-    state_bucket: Any,
+    watched: WatchSettings,
     smtp_server: SmtpServer,
     httpserver: HTTPServer,
 ) -> None:
-    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
-    settings = settings_for(bucket, state_bucket, smtp_server, httpserver.url_for("/hook"))
+    settings = watched
     notifier = Notifier(settings.notify)
 
     def check_at(now: datetime) -> watchdog.CheckResult:
@@ -169,12 +177,11 @@ def test_a_stopped_schedule_is_announced_once_and_its_recovery_once(
 def test_a_manual_backup_does_not_hide_a_stopped_schedule(
     storage_client: Any,
     bucket: Any,
-    state_bucket: Any,
+    watched: WatchSettings,
     smtp_server: SmtpServer,
     httpserver: HTTPServer,
 ) -> None:
-    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
-    settings = settings_for(bucket, state_bucket, smtp_server, httpserver.url_for("/hook"))
+    settings = watched
     run(bucket, "daily", T0)
     late = T0 + timedelta(days=2)
     run(bucket, "manual", late - timedelta(hours=1))
@@ -186,12 +193,11 @@ def test_a_manual_backup_does_not_hide_a_stopped_schedule(
 def test_two_checks_at_once_announce_an_incident_once(
     storage_client: Any,
     bucket: Any,
-    state_bucket: Any,
+    watched: WatchSettings,
     smtp_server: SmtpServer,
     httpserver: HTTPServer,
 ) -> None:
-    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
-    settings = settings_for(bucket, state_bucket, smtp_server, httpserver.url_for("/hook"))
+    settings = watched
     late = T0 + timedelta(days=3)
     run(bucket, "daily", T0)
     first = watchdog.check(storage_client, settings, Notifier(settings.notify), late)
@@ -203,12 +209,11 @@ def test_two_checks_at_once_announce_an_incident_once(
 def test_a_target_with_no_backup_at_all_is_missed(
     storage_client: Any,
     bucket: Any,
-    state_bucket: Any,
+    watched: WatchSettings,
     smtp_server: SmtpServer,
     httpserver: HTTPServer,
 ) -> None:
-    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
-    settings = settings_for(bucket, state_bucket, smtp_server, httpserver.url_for("/hook"))
+    settings = watched
     result = watchdog.check(storage_client, settings, Notifier(settings.notify), T0)
     assert [a.kind for a in result.alerts] == ["missed"]
     assert "no good backup at all" in (watchdog.alert_report(result.alerts[0]).error or "")

@@ -116,7 +116,8 @@ def test_human_size(size: int, shown: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("seconds", "shown"), [(12.34, "12.3s"), (245, "4m 05s"), (3723, "1h 02m 03s")]
+    ("seconds", "shown"),
+    [(12.34, "12.3s"), (245, "4m 05s"), (3723, "1h 02m 03s"), (183_840, "2d 03h 04m")],
 )
 def test_human_duration(seconds: float, shown: str) -> None:
     assert human_duration(timedelta(seconds=seconds)) == shown

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.notify.message import human_duration
+
 
 @dataclass(frozen=True)
 class Objectives:
@@ -91,32 +93,19 @@ def findings(
     if objectives.rpo is not None:
         if rpo_figures.age > objectives.rpo:
             found.append(
-                f"{target}: newest good backup is {human(rpo_figures.age)} old, "
-                f"over the RPO objective of {human(objectives.rpo)}"
+                f"{target}: newest good backup is {human_duration(rpo_figures.age)} old, "
+                f"over the RPO objective of {human_duration(objectives.rpo)}"
             )
         gap = rpo_figures.largest_gap
         if gap is not None and gap > objectives.rpo:
             found.append(
-                f"{target}: a gap of {human(gap)} between good backups, "
-                f"over the RPO objective of {human(objectives.rpo)}"
+                f"{target}: a gap of {human_duration(gap)} between good backups, "
+                f"over the RPO objective of {human_duration(objectives.rpo)}"
             )
     total = rto_figures.total if rto_figures else None
     if objectives.rto is not None and total is not None and total > objectives.rto:
         found.append(
-            f"{target}: the test restore took {human(total)}, "
-            f"over the RTO objective of {human(objectives.rto)}"
+            f"{target}: the test restore took {human_duration(total)}, "
+            f"over the RTO objective of {human_duration(objectives.rto)}"
         )
     return found
-
-
-def human(span: timedelta) -> str:
-    """``2d 03h``, ``4h 05m``, ``3m 07s`` or ``12.3s``."""
-    seconds = span.total_seconds()
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days}d {hours:02d}h"
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"

@@ -15,6 +15,7 @@ from typing import Any
 from shared.drill import figures
 from shared.drill.figures import Objectives, Rpo
 from shared.notify import RunReport
+from shared.notify.message import human_duration
 
 SCHEMA = "eyewearml.dr.drill_report.v1"
 
@@ -109,7 +110,7 @@ def _total(restores: list[dict[str, Any]]) -> float | None:
 
 
 def _show(seconds: float | None) -> str:
-    return "—" if seconds is None else figures.human(timedelta(seconds=seconds))
+    return "—" if seconds is None else human_duration(timedelta(seconds=seconds))
 
 
 def target_line(target: str, data: Mapping[str, Any]) -> str:

@@ -176,12 +176,15 @@ def human_size(size_bytes: int) -> str:
 
 
 def human_duration(duration: timedelta) -> str:
-    """``1h 02m 03s``, ``4m 05s`` or ``12.3s``: the precision an operator needs at that scale."""
+    """``2d 03h 04m``, ``1h 02m 03s``, ``4m 05s``, ``12.3s``: the precision needed at that scale."""
     seconds = duration.total_seconds()
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
+    if hours >= 24:
+        days, hours = divmod(hours, 24)
+        return f"{days}d {hours:02d}h {minutes:02d}m"
     return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
 
 
