@@ -69,8 +69,10 @@ class Loader:
         replay_oplog: bool,
         progress: Progress,
         before_oplog: Callable[[], None] = lambda: None,
+        expected_documents: int | None = None,
     ) -> None:
         self._client = client
+        self._expected = expected_documents  # the manifest's count: the progress bar's end
         self._specs = {ns: spec for ns, spec in specs.items() if ns in selection.namespaces}
         self._by_file = {s.data_path: s for s in self._specs.values() if s.data_path}
         self._selection = selection
@@ -196,4 +198,9 @@ class Loader:
         if now - self._last_report >= PROGRESS_SECONDS:
             self._last_report = now
             total = sum(self.result.inserted.values())
-            self._progress.update(step="inserting documents", namespace=namespace, documents=total)
+            self._progress.update(
+                step="inserting documents",
+                namespace=namespace,
+                documents_done=total,
+                **({} if self._expected is None else {"documents_total": self._expected}),
+            )

@@ -172,7 +172,7 @@ def check_safety(
         )
 
 
-def _planned_counts(manifest: Manifest, selection: Selection) -> dict[str, int]:
+def planned_counts(manifest: Manifest, selection: Selection) -> dict[str, int]:
     """What a plan would restore: the selected collections and their documents (manifest)."""
     found = collections(manifest)
     chosen = [found[namespace] for namespace in selection.namespaces if namespace in found]
@@ -204,7 +204,7 @@ def outcome(
         destination=selection.describe(),
         verified=fields.pop("verified", None),
         counts=fields.pop("counts", None)
-        or (_planned_counts(manifest, selection) if mode == "plan" else {}),
+        or (planned_counts(manifest, selection) if mode == "plan" else {}),
         notes=tuple(notes) + tuple(fields.pop("notes", ())),
         plan=tuple(fields.pop("plan", ())),
         details={

@@ -117,6 +117,7 @@ def _run(
         replay_oplog=bool(manifest.details.get("point_in_time")) and selection.whole,
         progress=progress,
         before_oplog=check,
+        expected_documents=plan.planned_counts(manifest, selection)["documents"],
     )
     result = loader.run(open_backup(bucket, manifest, generation, *keys), where)
     if request.test_mode and problems:
