@@ -21,7 +21,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared import __version__
@@ -34,6 +34,18 @@ SCHEDULED_TIERS = ("hourly", "daily", "weekly", "monthly")
 # taking one never changes which scheduled backups retention keeps.
 MANUAL_TIER = "manual"
 TIERS = (*SCHEDULED_TIERS, MANUAL_TIER)
+
+# Each tier's schedule period and its name in reasons (monthly: the longest
+# month): what pruning keeps one backup older than, and what freshness allows
+# past its grace. Manual backups have no schedule; a day keeps the one taken
+# before an incident's.
+PERIODS: dict[str, tuple[timedelta, str]] = {
+    "hourly": (timedelta(hours=1), "an hour"),
+    "daily": (timedelta(days=1), "a day"),
+    "weekly": (timedelta(days=7), "a week"),
+    "monthly": (timedelta(days=31), "31 days"),
+    MANUAL_TIER: (timedelta(days=1), "a day"),
+}
 TARGETS = ("mongodb", "firestore", "gcs")
 STATUSES = ("succeeded", "failed")
 TOOL_VERSION = f"eyewearml-dr {__version__}"

@@ -6,7 +6,7 @@ act on (restic's ``forget`` command does the same around its policy):
 * An empty policy deletes nothing (a missing setting must not wipe backups).
   (A policy with any rule keeps the newest successful backup by itself.)
 * The newest successful backup of each tier that is at least one schedule
-  period old (:data:`PERIODS`) is kept whatever the policy says. After an
+  period old (:data:`shared.manifest.PERIODS`) is kept whatever the policy says. After an
   incident, newer backups may hold the damaged data, while the policy counts
   only backups: without this guard a manual backup or the next scheduled run
   could push the last good one out.
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from shared import storage
 from shared.catalog import CatalogEntry
-from shared.manifest import MANUAL_TIER
+from shared.manifest import PERIODS
 from shared.retention import Policy, apply_policy
 
 if TYPE_CHECKING:
@@ -39,16 +39,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_GRACE = timedelta(days=2)
-
-# Each tier's schedule period and its name in reasons (monthly: the longest month).
-# Manual backups have no schedule; a day keeps the one taken before an incident's.
-PERIODS: dict[str, tuple[timedelta, str]] = {
-    "hourly": (timedelta(hours=1), "an hour"),
-    "daily": (timedelta(days=1), "a day"),
-    "weekly": (timedelta(days=7), "a week"),
-    "monthly": (timedelta(days=31), "31 days"),
-    MANUAL_TIER: (timedelta(days=1), "a day"),
-}
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from shared import catalog, prune, storage
 from shared.catalog import Catalog, CatalogEntry
 from shared.errors import BackupNotFound, ConflictError, IntegrityError, RequestError
-from shared.manifest import Artifact, Manifest, RunLocation, new_run_id
+from shared.manifest import PERIODS, Artifact, Manifest, RunLocation, new_run_id
 from shared.retention import Policy, Span
 
 NOW = datetime(2025, 3, 25, 12, 0, tzinfo=UTC)
@@ -220,7 +220,7 @@ def test_prune_never_removes_the_last_backup_older_than_a_period_nor_the_newest(
     removed = {d.entry.backup_id for d in prune.plan(entries, policy, NOW) if d.remove}
     protected = [
         min(older, key=lambda e: (-e.time.timestamp(), e.backup_id))  # equal times: lower id
-        for tier, (period, _) in prune.PERIODS.items()
+        for tier, (period, _) in PERIODS.items()
         if (older := [e for e in entries if e.location.tier == tier and e.time <= NOW - period])
     ]
     newest = min(entries, key=lambda e: (-e.time.timestamp(), e.backup_id), default=None)

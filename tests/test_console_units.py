@@ -66,14 +66,20 @@ def _entry(tier: str, age: timedelta, status: str | None = "succeeded") -> Catal
     return CatalogEntry(location, manifest, ())
 
 
-def test_freshness_against_the_schedule() -> None:
-    assert info.tier_state([_entry("daily", timedelta(hours=20))], "daily", NOW)["state"] == "ok"
-    assert info.tier_state([_entry("daily", timedelta(hours=40))], "daily", NOW)["state"] == "STALE"
+def test_freshness_against_the_schedule_plus_the_grace() -> None:
+    grace = timedelta(hours=3)
+
+    def state(entries: list[CatalogEntry], tier: str) -> dict[str, Any]:
+        return info.tier_state(entries, tier, NOW, grace)
+
+    assert state([_entry("daily", timedelta(hours=26))], "daily")["state"] == "ok"
+    assert state([_entry("daily", timedelta(hours=28))], "daily")["state"] == "STALE"
+    assert state([_entry("manual", timedelta(days=90))], "manual")["state"] == "ok"
     failing = [_entry("daily", timedelta(hours=1), "failed"), _entry("daily", timedelta(hours=2))]
-    assert info.tier_state(failing, "daily", NOW)["state"] == "FAILING"
+    assert state(failing, "daily")["state"] == "FAILING"
     running = [_entry("hourly", timedelta(minutes=5), None)]
-    assert info.tier_state(running, "hourly", NOW)["incomplete"] == 1
-    assert info.tier_state([], "weekly", NOW)["state"] == "never run"
+    assert state(running, "hourly")["incomplete"] == 1
+    assert state([], "weekly")["state"] == "never run"
 
 
 def test_the_local_stack_file_is_read_as_the_shell_would() -> None:

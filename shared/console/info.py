@@ -16,23 +16,23 @@ from typing import Any
 
 import click
 
+from shared import config
 from shared.catalog import CatalogEntry
 from shared.console import output, retention
 from shared.console.session import Session
 from shared.errors import BackupFailed
-from shared.manifest import TIERS, data_size
-
-# How old the newest good backup of a tier may be: its schedule's period plus slack.
-FRESH_FOR = {
-    "hourly": timedelta(hours=2),
-    "daily": timedelta(hours=36),
-    "weekly": timedelta(days=8),
-    "monthly": timedelta(days=32),
-}
+from shared.manifest import PERIODS, SCHEDULED_TIERS, TIERS, data_size
 
 
-def tier_state(entries: Sequence[CatalogEntry], tier: str, now: datetime) -> dict[str, Any]:
-    """The facts ``dr info`` shows for one tier of one target."""
+def tier_state(
+    entries: Sequence[CatalogEntry], tier: str, now: datetime, grace: timedelta
+) -> dict[str, Any]:
+    """The facts ``dr info`` shows for one tier of one target.
+
+    A scheduled tier is stale when its newest good backup is older than its
+    period plus ``grace`` (``DR_FRESHNESS_GRACE_MINUTES``, the missed-backup
+    alert's rule); the manual tier has no schedule to be late for.
+    """
     runs = [entry for entry in entries if entry.location.tier == tier]
     good = [entry for entry in runs if entry.ok]
     complete = [entry for entry in runs if entry.complete]
@@ -41,7 +41,7 @@ def tier_state(entries: Sequence[CatalogEntry], tier: str, now: datetime) -> dic
     if complete and not complete[0].ok:
         state = "FAILING"
     elif newest is not None:
-        stale = tier in FRESH_FOR and now - newest.time > FRESH_FOR[tier]  # manual: no schedule
+        stale = tier in SCHEDULED_TIERS and now - newest.time > PERIODS[tier][0] + grace
         state = "STALE" if stale else "ok"
     elif runs:
         state = "no complete backup"
@@ -66,9 +66,10 @@ def tier_state(entries: Sequence[CatalogEntry], tier: str, now: datetime) -> dic
 def gather(session: Session, now: datetime) -> dict[str, Any]:
     targets: list[dict[str, Any]] = []
     problems: list[str] = []
+    grace = timedelta(minutes=session.require(config.DR_FRESHNESS_GRACE_MINUTES))
     for target in session.targets():
         entries = session.catalog(target).entries()
-        tiers = [tier_state(entries, tier, now) for tier in TIERS]
+        tiers = [tier_state(entries, tier, now, grace) for tier in TIERS]
         tiers = [facts for facts in tiers if facts["runs"]] or tiers[1:2]
         found = retention.decisions(session, target, entries, now)
         targets.append({
