@@ -56,3 +56,17 @@ def test_a_job_run_by_hand_on_a_terminal_prints_readable_lines() -> None:
     assert "ERROR   ConfigError: MONGODB_URI is not set" in child.before
     assert "target=mongodb" in child.before
     assert "{" not in child.before
+
+
+@pytest.mark.parametrize(("chosen", "json_lines"), [("json", True), ("text", False)])
+def test_the_job_takes_its_log_format_as_a_flag(chosen: str, json_lines: bool) -> None:
+    import subprocess
+
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO_ROOT), "HOME": str(REPO_ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.mongodb.job", "--log-format", chosen, "backup"],
+        env=env, cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 78
+    (line,) = [line for line in done.stdout.splitlines() if "MONGODB_URI" in line]
+    assert line.startswith("{") is json_lines

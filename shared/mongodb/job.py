@@ -53,6 +53,12 @@ def _now() -> datetime:
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help='a .conf file in the old scripts\' KEY="value" format')
+    common.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=argparse.SUPPRESS,  # before or after the command, whichever parser saw it
+        help="readable lines or Cloud Logging JSON (default: text on a terminal, else JSON)",
+    )
     top = argparse.ArgumentParser(prog="python -m shared.mongodb.job", parents=[common])
     sub = top.add_subparsers(dest="command")
     backup = sub.add_parser("backup", parents=[common], help="dump, upload, commit, prune")
@@ -161,6 +167,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             args = parser().parse_args(argv or _from_environment(environ))
             if args.command is None:
                 args = parser().parse_args([*argv, *_from_environment(environ)])
+            if getattr(args, "log_format", None):
+                logs.configure(human=args.log_format == "text")
             return run(args, environ)
         except DRError as exc:
             log.error(
