@@ -234,7 +234,11 @@ def follow(
 ) -> dict[str, Any]:
     """Advance ``drill_id`` until it finishes (its own timeout bounds the wait); the report."""
     while True:
-        state = advance(client, settings, drill_id, publish, sink, clock())
+        try:
+            state = advance(client, settings, drill_id, publish, sink, clock())
+        except ConflictError:  # the scheduled follow-up advanced it at the same moment
+            sleep(interval)
+            continue
         on_change(state)
         if state["finished"]:
             found = storage.read_json(client.bucket(settings.report_bucket), report_path(drill_id))
