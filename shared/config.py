@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from shared import settings_source as s
 from shared.errors import ConfigError
-from shared.manifest import MANUAL_TIER, SCHEDULED_TIERS
+from shared.manifest import MANUAL_TIER, PERIODS, SCHEDULED_TIERS
 from shared.retention import Policy, Span
 from shared.secret import Secret
 from shared.settings_source import Key, SecretAccess, Sources
@@ -320,12 +320,12 @@ class BackupLocation:
 class WatchSettings:
     """What the freshness check watches: every target whose backup bucket is configured.
 
-    ``periods`` is each target's schedule period in hours (MongoDB's is one hour
-    when ``ENABLE_HOURLY`` is on, otherwise every target runs daily).
+    ``periods`` is each target's schedule period (:data:`shared.manifest.PERIODS`:
+    MongoDB's is hourly when ``ENABLE_HOURLY`` is on, otherwise every target runs daily).
     """
 
     locations: Mapping[str, BackupLocation]
-    periods_hours: Mapping[str, int]
+    periods: Mapping[str, timedelta]
     grace_minutes: int
     state_bucket: str
     notify: NotifySettings
@@ -506,7 +506,9 @@ def watch_settings(src: Sources) -> WatchSettings:
     hourly = _or_default(src, ENABLE_HOURLY)
     return WatchSettings(
         locations=locations,
-        periods_hours={t: 1 if t == "mongodb" and hourly else 24 for t in locations},
+        periods={
+            t: PERIODS["hourly" if t == "mongodb" and hourly else "daily"][0] for t in locations
+        },
         grace_minutes=_or_default(src, DR_FRESHNESS_GRACE_MINUTES),
         state_bucket=src.require(DR_STATE_BUCKET),
         notify=notify_settings(src),
@@ -518,8 +520,7 @@ def drill_settings(src: Sources) -> DrillSettings:
     grace = timedelta(minutes=watch.grace_minutes)
     objectives = {
         target: (
-            src.get(OBJECTIVES["RPO", target])
-            or timedelta(hours=watch.periods_hours[target]) + grace,
+            src.get(OBJECTIVES["RPO", target]) or watch.periods[target] + grace,
             src.get(OBJECTIVES["RTO", target]),
         )
         for target in watch.locations

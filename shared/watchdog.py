@@ -9,8 +9,8 @@ writing around it:
    catalog (a manual backup is welcome, but it does not prove the schedule runs);
 2. the open incidents from ``freshness/incidents.json`` in the state bucket,
    with the generation read;
-3. the new incidents written back *with that generation* before anything is
-   sent: of two checks running at once only one write succeeds, so only one of
+3. the new incidents, when they changed, written back *with that generation*
+   before anything is sent: of two checks running at once only one write succeeds, so only one of
    them announces an incident (the other re-reads and finds it already open);
 4. one notification per opened or closed incident.
 
@@ -63,10 +63,7 @@ class CheckResult:
 
 def expectations(settings: WatchSettings) -> list[Expectation]:
     grace = timedelta(minutes=settings.grace_minutes)
-    return [
-        Expectation(target, timedelta(hours=settings.periods_hours[target]), grace)
-        for target in settings.locations
-    ]
+    return [Expectation(target, settings.periods[target], grace) for target in settings.locations]
 
 
 def newest_good_backups(
@@ -97,11 +94,11 @@ def check(client: Client, settings: WatchSettings, sink: ReportSink, now: dateti
         found = storage.read_json(state_bucket, STATE_PATH)
         before = found[0].get("incidents", {}) if found else {}
         incidents, alerts = freshness.transition(before, standings)
-        payload = {"checked": now.isoformat(), "incidents": incidents}
+        payload = {"changed": now.isoformat(), "incidents": incidents}
         try:
             if found is None:
                 storage.create_json(state_bucket, STATE_PATH, payload)
-            else:
+            elif incidents != before:  # an unchanged state is not rewritten: no race to lose
                 storage.replace_json(state_bucket, STATE_PATH, payload, found[1])
         except ConflictError:
             log.info("another freshness check wrote %s first; deciding again", STATE_PATH)

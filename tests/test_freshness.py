@@ -93,7 +93,7 @@ def test_watch_settings_watch_every_configured_target() -> None:
         "mongodb": BackupLocation("mongo-backups", "backups/mongodb/"),
         "gcs": BackupLocation("gcs-backups", ""),
     }
-    assert settings.periods_hours == {"mongodb": 1, "gcs": 24}
+    assert settings.periods == {"mongodb": timedelta(hours=1), "gcs": timedelta(days=1)}
     assert settings.grace_minutes == 180
 
 
@@ -108,7 +108,7 @@ def test_watch_settings_name_what_is_missing() -> None:
 def settings_for(bucket: Any, state: Any, smtp: SmtpServer, hook: str) -> WatchSettings:
     return WatchSettings(
         locations={"mongodb": BackupLocation(bucket.name)},
-        periods_hours={"mongodb": 24},
+        periods={"mongodb": timedelta(days=1)},
         grace_minutes=180,
         state_bucket=state.name,
         notify=NotifySettings(
@@ -128,28 +128,26 @@ def state_bucket(storage_client: Any, bucket_name: str) -> Any:
     return storage_client.create_bucket(f"{bucket_name}-state")
 
 
+CheckAt = Callable[[datetime], watchdog.CheckResult]
+
+
 @pytest.fixture
-def watched(
-    bucket: Any, state_bucket: Any, smtp_server: SmtpServer, httpserver: HTTPServer
-) -> WatchSettings:
-    """The freshness check watching ``bucket``, reporting to real mail and webhook servers."""
+def check_at(
+    storage_client: Any,
+    bucket: Any,
+    state_bucket: Any,
+    smtp_server: SmtpServer,
+    httpserver: HTTPServer,
+) -> CheckAt:
+    """The freshness check of ``bucket`` at a given time, notifying real mail and webhook servers."""
     httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
-    return settings_for(bucket, state_bucket, smtp_server, httpserver.url_for("/hook"))
+    settings = settings_for(bucket, state_bucket, smtp_server, httpserver.url_for("/hook"))
+    return lambda now: watchdog.check(storage_client, settings, Notifier(settings.notify), now)
 
 
 def test_a_stopped_schedule_is_announced_once_and_its_recovery_once(
-    storage_client: Any,
-    bucket: Any,
-    watched: WatchSettings,
-    smtp_server: SmtpServer,
-    httpserver: HTTPServer,
+    bucket: Any, check_at: CheckAt, smtp_server: SmtpServer, httpserver: HTTPServer
 ) -> None:
-    settings = watched
-    notifier = Notifier(settings.notify)
-
-    def check_at(now: datetime) -> watchdog.CheckResult:
-        return watchdog.check(storage_client, settings, notifier, now)
-
     run(bucket, "daily", T0)
     assert check_at(T0 + timedelta(hours=12)).healthy
     # The schedule stops: checks every hour for two days.
@@ -174,47 +172,30 @@ def test_a_stopped_schedule_is_announced_once_and_its_recovery_once(
     assert len(httpserver.log) == 2
 
 
-def test_a_manual_backup_does_not_hide_a_stopped_schedule(
-    storage_client: Any,
-    bucket: Any,
-    watched: WatchSettings,
-    smtp_server: SmtpServer,
-    httpserver: HTTPServer,
-) -> None:
-    settings = watched
+def test_a_manual_backup_does_not_hide_a_stopped_schedule(bucket: Any, check_at: CheckAt) -> None:
     run(bucket, "daily", T0)
     late = T0 + timedelta(days=2)
     run(bucket, "manual", late - timedelta(hours=1))
-    result = watchdog.check(storage_client, settings, Notifier(settings.notify), late)
+    result = check_at(late)
     assert [a.kind for a in result.alerts] == ["missed"]
     assert result.standings[0].newest == T0
 
 
 def test_two_checks_at_once_announce_an_incident_once(
-    storage_client: Any,
-    bucket: Any,
-    watched: WatchSettings,
-    smtp_server: SmtpServer,
-    httpserver: HTTPServer,
+    bucket: Any, check_at: CheckAt, smtp_server: SmtpServer
 ) -> None:
-    settings = watched
+    from concurrent.futures import ThreadPoolExecutor
+
     late = T0 + timedelta(days=3)
     run(bucket, "daily", T0)
-    first = watchdog.check(storage_client, settings, Notifier(settings.notify), late)
-    second = watchdog.check(storage_client, settings, Notifier(settings.notify), late)
-    assert len(first.alerts) + len(second.alerts) == 1
+    with ThreadPoolExecutor(4) as pool:  # four checks racing for the state's first write
+        results = list(pool.map(check_at, [late] * 4))
+    assert sum(len(result.alerts) for result in results) == 1
     assert len(smtp_server.received) == 1
 
 
-def test_a_target_with_no_backup_at_all_is_missed(
-    storage_client: Any,
-    bucket: Any,
-    watched: WatchSettings,
-    smtp_server: SmtpServer,
-    httpserver: HTTPServer,
-) -> None:
-    settings = watched
-    result = watchdog.check(storage_client, settings, Notifier(settings.notify), T0)
+def test_a_target_with_no_backup_at_all_is_missed(check_at: CheckAt) -> None:
+    result = check_at(T0)
     assert [a.kind for a in result.alerts] == ["missed"]
     assert "no good backup at all" in (watchdog.alert_report(result.alerts[0]).error or "")
 
