@@ -187,7 +187,9 @@ def test_requests_per_run_one_rewrite_per_object_and_none_for_unchanged_ones(
         others = {op: n for op, n in counts.items() if op not in ("objects.rewrite", "buckets.get")}
         bound = PER_RUN + PER_EARLIER_RUN * earlier + PER_SHARD * shards
         assert sum(others.values()) <= bound, counts
-        assert counts["buckets.get"] <= 2 * (workers + 6), counts  # 2 buckets, a client a thread
+        # 2 buckets, a client a copy thread (plus the lister's) per shard; the reads are
+        # in the background, so one run's can land in the next run's count.
+        assert counts["buckets.get"] <= 2 * (workers + 2) * shards < objects, counts
     class_a = sum(n for op, n in unchanged.items() if op in CLASS_A)
     assert class_a <= 12 + 3 * shards, unchanged  # a work list, attempt, result per shard
 
