@@ -57,9 +57,9 @@ def firestore_complete(cloud_event: Any) -> None:
 @functions_framework.cloud_event
 def dr_restore(cloud_event: Any) -> None:
     """dr-restore: validate a restore request and hand it to the target's restore."""
-    from shared.restore import handlers
+    from shared import registry
 
-    serve(cloud_event, "restore", handlers.on_restore_message)
+    serve(cloud_event, "restore", registry.on_restore_message)
 
 
 @functions_framework.cloud_event

@@ -46,13 +46,17 @@ PERIODS: dict[str, tuple[timedelta, str]] = {
     "monthly": (timedelta(days=31), "31 days"),
     MANUAL_TIER: (timedelta(days=1), "a day"),
 }
+# The product's targets, in the order they are shown: the one list. A run's
+# directory takes any target name of this form, so a new target (or a test's)
+# needs no change here.
 TARGETS = ("mongodb", "firestore", "gcs")
+TARGET_NAME = re.compile(r"^[a-z][a-z0-9]{1,31}$")
 STATUSES = ("succeeded", "failed")
 TOOL_VERSION = f"eyewearml-dr {__version__}"
 
 _RUN_ID = re.compile(r"^(?P<time>\d{8}T\d{6}Z)-(?P<token>[0-9a-f]{8})$")
 _RUN_PATH = re.compile(
-    r"^(?P<prefix>.*?)(?P<target>mongodb|firestore|gcs)/(?P<tier>hourly|daily|weekly|monthly|manual)/"
+    r"^(?P<prefix>.*?)(?P<target>[a-z][a-z0-9]{1,31})/(?P<tier>hourly|daily|weekly|monthly|manual)/"
     r"(?P<slot>\d{4}-\d{2}-\d{2}(?:T\d{2})?)/(?P<run_id>\d{8}T\d{6}Z-[0-9a-f]{8})/"
 )
 
@@ -92,9 +96,10 @@ class RunLocation:
     run_id: str
 
     def __post_init__(self) -> None:
-        if self.target not in TARGETS:
+        if not TARGET_NAME.match(self.target):
             raise RequestError(
-                f"unknown target {self.target!r}; expected one of {', '.join(TARGETS)}"
+                f"{self.target!r} is not a target name (2-32 lowercase letters and digits; "
+                f"the product's are {', '.join(TARGETS)})"
             )
         if self.tier not in TIERS:
             raise RequestError(

@@ -23,13 +23,14 @@ incomplete run past its grace period and finishes the job.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from shared import storage
-from shared.catalog import CatalogEntry
+from shared.catalog import Catalog, CatalogEntry
 from shared.manifest import PERIODS
 from shared.retention import Policy, apply_policy
 
@@ -46,6 +47,33 @@ class PruneDecision:
     entry: CatalogEntry
     remove: bool
     reason: str
+
+
+def prune_target(
+    catalog: Catalog,
+    policy: Callable[[str], Policy],
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    tiers: Sequence[str] | None = None,
+) -> list[PruneDecision]:
+    """Apply each tier's policy to its own series of ``catalog``'s runs; every decision.
+
+    The one retention path: a run's end, ``dr retention`` and ``dr prune``
+    all come here. Each tier is a series of its own (a manual backup never
+    pushes a daily one out); ``tiers`` narrows which series are looked at.
+    Removals are carried out unless ``dry_run``.
+    """
+    series: dict[str, list[CatalogEntry]] = defaultdict(list)
+    for entry in catalog.entries():
+        if tiers is None or entry.location.tier in tiers:
+            series[entry.location.tier].append(entry)
+    decisions: list[PruneDecision] = []
+    for tier in sorted(series):
+        tier_decisions = plan(series[tier], policy(tier), now)
+        execute(catalog.bucket, tier_decisions, dry_run)
+        decisions += tier_decisions
+    return decisions
 
 
 def plan(

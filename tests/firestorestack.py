@@ -22,7 +22,7 @@ from tests.polling import wait_until
 if TYPE_CHECKING:
     from shared.firestore.restore import RestoreStarted
     from shared.manifest import Manifest
-    from shared.restoring import RestoreOutcome
+    from shared.target import RestoreOutcome
 
 DENIED_PROJECT = "demo-denied"
 EU_BUCKET = "dr-test-eu-backups"
@@ -134,6 +134,7 @@ class Restorer:
 
     def start(self, **fields: Any) -> tuple[str, RestoreOutcome | RestoreStarted]:
         from shared.firestore import restore
+        from shared.firestore.request import FirestoreRestore
 
         self.count += 1
         request_id = f"req-{self.count}"
@@ -142,7 +143,7 @@ class Restorer:
         if not fields.get("dry_run"):
             self.store.set_phase(request_id, "InProgress")
         return request_id, restore.start_restore(
-            fields,
+            FirestoreRestore.from_fields(fields),
             settings=self.settings,
             store=self.store,
             request_id=request_id,

@@ -27,7 +27,7 @@ print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
         "shared.gcs.handlers",
         "shared.mongodb.handlers",
         "shared.firestore.handlers",
-        "shared.restore.handlers",
+        "shared.registry",
     ],
 )
 def test_loading_a_function_imports_no_client_library(module: str) -> None:

@@ -24,6 +24,7 @@ import pytest
 from shared import clients, config
 from shared.firestore import admin, complete, export, restore
 from shared.firestore.finish_restore import complete_restores
+from shared.firestore.request import FirestoreRestore
 from shared.restore.status import StatusStore
 
 pytestmark = pytest.mark.live
@@ -113,7 +114,7 @@ def test_live_export_then_test_restore(live: dict[str, Any]) -> None:
     request_id = f"live-{started.location.run_id}"
     store.create(request_id, {"target": "firestore", "test_mode": True}, "live")
     begun = restore.start_restore(
-        {"date": datetime.now(UTC).date().isoformat(), "test_mode": True},
+        FirestoreRestore(datetime.now(UTC).date(), test_mode=True),
         settings=settings,
         store=store,
         request_id=request_id,

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from shared import registry
 from shared.console.restore import request_body
 from shared.errors import ConfigError, RequestError
 from shared.firestore import admin, documents, imports, references, verify
@@ -218,10 +219,14 @@ def test_rewrite_references_is_refused_where_it_has_nothing_to_do(
     with pytest.raises(RequestError, match="rewrite_references has nothing to do"):
         exported.start(rewrite_references=True, confirm=devstack.project)
     assert schema.validate(
-        {"target": "firestore", "date": "2025-03-25", "rewrite_references": True}
-    ).get("rewrite_references")
+        {"target": "firestore", "date": "2025-03-25", "rewrite_references": True},
+        registry.shapes(),
+    ).typed.rewrite_references
     with pytest.raises(RequestError, match="rewrite_references"):
-        schema.validate({"target": "firestore", "date": "2025-03-25", "rewrite_references": "y"})
+        schema.validate(
+            {"target": "firestore", "date": "2025-03-25", "rewrite_references": "y"},
+            registry.shapes(),
+        )
     flags = {"date": "2025-03-25", "target_database": "copy"}
     body = request_body("firestore", {**flags, "rewrite_references": True})
     assert body["rewrite_references"] is True

@@ -16,7 +16,7 @@ import pytest
 from shared.errors import BackupNotFound, PermissionDenied, RefusedError, RequestError
 from shared.firestore import admin, complete, imports, restore, verify
 from shared.firestore.export import start_export
-from shared.restoring import RestoreOutcome
+from shared.target import RestoreOutcome
 from tests import firestoredata
 from tests.firestorestack import (
     BROKEN_DB,

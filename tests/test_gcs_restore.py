@@ -10,7 +10,7 @@ import pytest
 from shared.errors import BackupNotFound, IntegrityError, RefusedError, RequestError
 from shared.gcs.backup import run_backup
 from shared.gcs.restore import restore_bucket, temporary_bucket_name
-from shared.restoring import RestoreOutcome
+from shared.target import RestoreOutcome
 from tests.devstack.storage import unique_bucket_name
 from tests.gcsfixtures import T0, Clock, buckets, fill, make_settings, put, state
 

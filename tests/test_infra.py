@@ -26,7 +26,7 @@ from typing import Any
 import hcl2
 import pytest
 
-from shared import config, logs, reporting, settings_source
+from shared import config, logs, registry, reporting, settings_source
 from shared.console.session import BUCKET_KEYS, TOPICS
 from shared.manifest import MANIFEST_NAME
 from shared.notify import RunReport
@@ -1001,4 +1001,4 @@ def test_deploy_steps_end_with_a_first_backup_of_each_target_and_a_first_drill()
     assert {request["target"] for request in requests} == targets
     for request in requests:
         assert request["test_mode"] is True
-        schema.validate(request)
+        schema.validate(request, registry.shapes())

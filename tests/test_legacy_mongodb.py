@@ -30,7 +30,7 @@ from shared.keys import FileKeyring, generate_key_file
 from shared.legacy import mongo
 from shared.mongodb import restore
 from shared.mongodb.request import MongoRestoreRequest
-from shared.restoring import LogProgress
+from shared.target import LogProgress
 from tests import legacydumps, mongodata
 from tests.conftest import patched_environ
 from tests.devstack.mongo import unique_db_name

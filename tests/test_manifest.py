@@ -51,7 +51,7 @@ def test_objects_outside_the_layout_are_not_runs(name: str) -> None:
 @pytest.mark.parametrize(
     ("target", "tier", "run_id", "expected"),
     [
-        ("postgres", "daily", "20250325T140307Z-0123abcd", "unknown target 'postgres'"),
+        ("Mongo-DB", "daily", "20250325T140307Z-0123abcd", "is not a target name"),
         ("mongodb", "yearly", "20250325T140307Z-0123abcd", "unknown backup type 'yearly'"),
         ("mongodb", "daily", "latest", "'latest' is not a run id"),
     ],

@@ -28,7 +28,7 @@ from shared.mongodb import restore
 from shared.mongodb.backup import DumpOptions, run_backup
 from shared.mongodb.pipeline import ARCHIVE_NAME
 from shared.mongodb.request import MongoRestoreRequest
-from shared.restoring import LogProgress
+from shared.target import LogProgress
 from tests import mongodata
 from tests.conftest import MONGO_AUTH_USERS
 from tests.devstack.mongo import unique_db_name

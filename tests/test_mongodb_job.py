@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from shared import registry
 from shared.catalog import Catalog
 from shared.errors import BackupNotFound, ConfigError, RequestError
 from shared.events import PubSubMessage, pubsub_message, trigger_run_id
@@ -259,12 +260,12 @@ def test_the_dispatcher_starts_a_restore_execution_that_ends_the_request(
     assert wait_for(executions(cloud_run)[0].name).succeeded_count == 1
     push = json.loads((EVENTS / "mongodb_restore_test_mode.json").read_text())
     body = pubsub_message(push).json()
-    request = schema.validate(body)
+    request = schema.validate(body, registry.shapes()).typed
     target = MongoRestoreTarget()
-    backup = target.check(request)
+    backup = target.resolve(request)
     assert backup.startswith(f"gs://{deployment['bucket'].name}/mongodb/daily/2025-03-25/")
     assert target.production_name(request) is None  # test mode never touches production
-    production = schema.validate({**body, "test_mode": False})
+    production = schema.validate({**body, "test_mode": False}, registry.shapes()).typed
     assert target.production_name(production) == deployment["db"]
     plan = target.plan(production)
     assert plan.mode == "plan"

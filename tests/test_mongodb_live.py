@@ -25,7 +25,7 @@ from shared.manifest import RunLocation, new_run_id
 from shared.mongodb import restore
 from shared.mongodb.backup import run_backup
 from shared.mongodb.request import MongoRestoreRequest
-from shared.restoring import LogProgress
+from shared.target import LogProgress
 from tests import mongodata
 from tests.devstack.mongo import unique_db_name
 

@@ -17,7 +17,7 @@ from shared.mongodb import job, names, restore
 from shared.mongodb.backup import DumpOptions, run_backup
 from shared.mongodb.bsonio import ContentHash, boundaries
 from shared.mongodb.request import MongoRestoreRequest
-from shared.restoring import LogProgress
+from shared.target import LogProgress
 from tests import mongodata
 from tests.devstack.mongo import unique_db_name
 

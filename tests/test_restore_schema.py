@@ -12,8 +12,11 @@ import pytest
 from shared.dates import parse_version_date
 from shared.errors import RequestError
 from shared.events import PubSubMessage
+from shared.registry import shapes
 from shared.restore.ending import exit_code_for
 from shared.restore.schema import validate
+
+SHAPES = shapes()
 
 CORPUS = Path(__file__).parent / "data" / "restore" / "malformed.jsonl"
 MALFORMED = [base64.b64decode(json.loads(line)["data"]) for line in CORPUS.read_text().splitlines()]
@@ -56,7 +59,7 @@ GUIDE_FORMS = [
     "body", GUIDE_FORMS, ids=lambda body: "-".join(f"{k}={v}" for k, v in body.items())[:60]
 )
 def test_every_form_of_the_guide_is_accepted(body: dict[str, object]) -> None:
-    request = validate(body)
+    request = validate(body, SHAPES)
     assert request.target == body["target"]
     assert "target" not in request.fields
 
@@ -70,7 +73,7 @@ def test_the_corpus_is_large_enough() -> None:
 )
 def test_every_malformed_message_is_refused_with_a_request_error(raw: bytes) -> None:
     with pytest.raises(RequestError) as caught:
-        validate(PubSubMessage(raw, "m").json())
+        validate(PubSubMessage(raw, "m").json(), SHAPES)
     assert len(str(caught.value)) < 2000  # a message, not a dump
 
 
@@ -120,7 +123,7 @@ def test_messages_name_the_field_and_the_expected_form(
     body: dict[str, object], expected: str
 ) -> None:
     with pytest.raises(RequestError, match=expected):
-        validate(body)
+        validate(body, SHAPES)
 
 
 def test_version_date_forms() -> None:
@@ -157,7 +160,9 @@ def test_a_body_that_could_be_read_two_ways_is_refused_naming_the_field(
 @pytest.mark.parametrize("hour", [14.0, -0.0, 10.0, True, 2**70])
 def test_an_integer_field_takes_only_json_integers_in_range(hour: object) -> None:
     with pytest.raises(RequestError, match="hour"):
-        validate({"target": "mongodb", "date": "2025-03-25", "type": "hourly", "hour": hour})
+        validate(
+            {"target": "mongodb", "date": "2025-03-25", "type": "hourly", "hour": hour}, SHAPES
+        )
 
 
 @pytest.mark.parametrize(
@@ -188,7 +193,7 @@ def test_reserved_destinations_and_test_mode_with_a_destination_are_refused(
     body: dict[str, object], expected: str
 ) -> None:
     with pytest.raises(RequestError, match=re.escape(expected)):
-        validate(body)
+        validate(body, SHAPES)
 
 
 @pytest.mark.parametrize(

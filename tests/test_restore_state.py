@@ -11,10 +11,12 @@ from shared import storage
 from shared.config import NotifySettings, RestoreSettings
 from shared.errors import ConflictError, RefusedError
 from shared.events import PubSubMessage
+from shared.gcs.request import SHAPE as GCS_SHAPE
 from shared.restore import lifecycle, lock
 from shared.restore.dispatch import dispatch
 from shared.restore.ending import exit_code_for
 from shared.restore.status import StatusStore
+from shared.target import Registered
 
 NOW = datetime(2025, 3, 25, 12, 0, tzinfo=UTC)
 
@@ -82,7 +84,7 @@ def test_the_lock_is_gone_before_the_terminal_phase_is_recorded(bucket: Any) -> 
     store.create("r-9", {"target": "gcs"}, "m")
     lock.acquire(bucket, "gcs", "r-9", timedelta(hours=1), NOW)
     locked.clear()
-    record = lifecycle.fail(store, "r-9", "gcs", ValueError("a bug"), NotifySettings())
+    record = lifecycle.end_with_error(store, "r-9", "gcs", ValueError("a bug"), NotifySettings())
     assert record.phase == "Failed"
     assert locked
     assert not any(locked)
@@ -95,7 +97,7 @@ def test_a_refusal_records_the_confirm_to_send(bucket: Any) -> None:
     store = StatusStore(bucket, clock=lambda: NOW)
     store.create("r-10", {"target": "gcs"}, "m")
     refusal = RefusedError("would overwrite 'assets'", confirm="assets")
-    record = lifecycle.fail(store, "r-10", "gcs", refusal, NotifySettings())
+    record = lifecycle.end_with_error(store, "r-10", "gcs", refusal, NotifySettings())
     assert (record.phase, record.data["confirm"], record.data["exit_code"]) == (
         "Refused",
         "assets",
@@ -116,7 +118,7 @@ def test_odd_text_is_recorded_escaped_never_dropped(bucket: Any) -> None:
 class _Broken:
     """A target adapter with a bug: the dispatcher must still end the request."""
 
-    def check(self, request: Any) -> str:
+    def resolve(self, request: Any) -> str:
         raise TypeError("'float' object cannot be interpreted as an integer")
 
     def production_name(self, request: Any) -> None:
@@ -136,10 +138,10 @@ def test_an_unplanned_error_ends_the_request_once_and_a_redelivery_is_not_run(
     store = StatusStore(bucket, clock=lambda: NOW)
     body = b'{"target": "gcs", "source_bucket": "assets", "test_mode": true}'
     message = PubSubMessage(body, "m-42")
-    record = dispatch(message, settings, store, {"gcs": _Broken})
+    record = dispatch(message, settings, store, {"gcs": Registered(GCS_SHAPE, _Broken)})
     assert record.phase == "Failed"
     assert record.data["error_class"] == "TypeError"
     assert exit_code_for(record.data) == 70
-    again = dispatch(message, settings, store, {"gcs": _Broken})
+    again = dispatch(message, settings, store, {"gcs": Registered(GCS_SHAPE, _Broken)})
     assert again.data == record.data
     assert storage.read_json(bucket, lock.lock_path("gcs")) is None

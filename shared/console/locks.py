@@ -16,8 +16,8 @@ from shared import storage
 from shared.console import output
 from shared.console.session import Session
 from shared.errors import ConflictError
+from shared.manifest import TARGETS
 from shared.restore.lock import lock_path
-from shared.restore.schema import TARGETS
 from shared.restore.status import FINAL_PHASES
 
 

@@ -23,11 +23,12 @@ from typing import Any
 
 import click
 
+from shared import registry
 from shared.console import output, records
 from shared.console.follow import Detached, follow
 from shared.console.session import TOPICS, Session
 from shared.errors import ConflictError, RequestError
-from shared.manifest import TIERS
+from shared.manifest import TARGETS, TIERS
 from shared.restore import schema
 from shared.restore.status import FINAL_PHASES, PREFIX
 
@@ -45,12 +46,12 @@ def request_body(target: str, flags: Mapping[str, Any]) -> dict[str, Any]:
     body = {"target": target, **{k: v for k, v in flags.items() if v not in (None, False, ())}}
     if isinstance(body.get("collection_ids"), str):
         body["collection_ids"] = [c for c in body["collection_ids"].split(",") if c]
-    schema.validate(body)
+    schema.validate(body, registry.shapes())
     return body
 
 
 @click.command("restore")
-@click.argument("target", type=click.Choice(schema.TARGETS))
+@click.argument("target", type=click.Choice(TARGETS))
 @click.option("--date", help="YYYY-MM-DD (MongoDB, Firestore)")
 @click.option("--type", "type_", type=click.Choice(TIERS), help="backup tier")
 @click.option("--hour", type=int, help="0-23, with --type hourly")

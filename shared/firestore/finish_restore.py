@@ -37,7 +37,7 @@ from shared.firestore.complete import START_GRACE, Completion
 from shared.firestore.imports import ImportJob
 from shared.firestore.restore import IMPORT_NOTE, TARGET
 from shared.restore import lifecycle
-from shared.restoring import RestoreOutcome
+from shared.target import RestoreOutcome
 
 if TYPE_CHECKING:
     from google.cloud.firestore_admin_v1 import FirestoreAdminClient
@@ -70,7 +70,7 @@ def complete_restores(
             results.append(Completion(request_id, "skipped", str(exc)))
         except Exception as exc:  # a bug: end this request (Failed, named) and go on with the next
             log.exception("restore %s failed unexpectedly", request_id)
-            lifecycle.fail(store, request_id, TARGET, exc, settings.notify)
+            lifecycle.end_with_error(store, request_id, TARGET, exc, settings.notify)
             imports.remove(store.bucket, request_id)
             results.append(Completion(request_id, "failed", f"{type(exc).__name__}: {exc}"))
     return results
@@ -263,13 +263,15 @@ class _Step:
             notes=tuple(notes),
             details=details,
         )
-        lifecycle.succeed(self.store, job.request_id, TARGET, outcome, self.settings.notify)
+        lifecycle.end(self.store, job.request_id, TARGET, outcome, self.settings.notify)
         imports.remove(self.store.bucket, job.request_id)
         state = "failed" if verified is False else "succeeded"
         return Completion(job.request_id, state, f"{job.mode} ended, verified={verified}")
 
     def _fail(self, job: ImportJob, message: str) -> Completion:
-        lifecycle.fail(self.store, job.request_id, TARGET, DRError(message), self.settings.notify)
+        lifecycle.end_with_error(
+            self.store, job.request_id, TARGET, DRError(message), self.settings.notify
+        )
         imports.remove(self.store.bucket, job.request_id)
         return Completion(job.request_id, "failed", message)
 

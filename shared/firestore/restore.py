@@ -29,18 +29,18 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shared import catalog
 from shared.config import FirestoreSettings
 from shared.errors import BackupNotFound, DRError, RefusedError, RequestError
 from shared.firestore import admin, imports
 from shared.firestore.imports import ImportJob
-from shared.manifest import TIERS, Manifest
-from shared.restoring import RestoreOutcome
+from shared.firestore.request import FirestoreRestore
+from shared.manifest import Manifest
+from shared.target import RestoreOutcome
 
 if TYPE_CHECKING:
     from google.cloud.firestore_admin_v1 import FirestoreAdminClient
@@ -55,63 +55,6 @@ IMPORT_NOTE = (
     "A Firestore import overwrites documents that have the same id and leaves every "
     "other document as it is: documents created after the export are not removed."
 )
-_FIELDS = {
-    "date",
-    "type",
-    "target_project",
-    "target_database",
-    "collection_ids",
-    "test_mode",
-    "dry_run",
-    "confirm",
-    "request_id",
-    "rewrite_references",
-}
-
-
-@dataclass(frozen=True)
-class FirestoreRestore:
-    """A validated Firestore restore request (the dispatcher's schema has checked the forms)."""
-
-    day: date | None = None
-    tier: str | None = None
-    target_project: str | None = None
-    target_database: str | None = None
-    collection_ids: tuple[str, ...] = ()
-    test_mode: bool = False
-    dry_run: bool = False
-    confirm: str | None = None
-    rewrite_references: bool = False
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> FirestoreRestore:
-        unknown = sorted(set(fields) - _FIELDS)
-        if unknown:
-            raise RequestError(f"unknown field(s) for a firestore restore: {', '.join(unknown)}")
-        tier = fields.get("type")
-        if tier is not None and tier not in TIERS:
-            raise RequestError(f"type {tier!r} is not one of {', '.join(TIERS)}")
-        try:
-            day = date.fromisoformat(fields["date"]) if fields.get("date") else None
-        except (TypeError, ValueError):
-            raise RequestError(f"date {fields['date']!r} is not a date YYYY-MM-DD") from None
-        request = cls(
-            day,
-            tier,
-            fields.get("target_project"),
-            fields.get("target_database"),
-            tuple(fields.get("collection_ids") or ()),
-            bool(fields.get("test_mode")),
-            bool(fields.get("dry_run")),
-            fields.get("confirm"),
-            bool(fields.get("rewrite_references")),
-        )
-        if request.test_mode and request.target_database:
-            raise RequestError(
-                "test_mode imports into a scratch database it creates and deletes; "
-                "it cannot be combined with target_database"
-            )
-        return request
 
 
 @dataclass(frozen=True)
@@ -151,7 +94,7 @@ def resolve(
 
 
 def start_restore(
-    fields: Mapping[str, Any],
+    request: FirestoreRestore,
     *,
     settings: FirestoreSettings,
     store: StatusStore,
@@ -161,7 +104,6 @@ def start_restore(
     now: datetime,
 ) -> RestoreOutcome | RestoreStarted:
     """Plan (``dry_run``: returns the plan) or start the import (returns once it is started)."""
-    request = FirestoreRestore.from_fields(fields)
     _, manifest = resolve(bucket, request.day, request.tier)
     backup = f"gs://{bucket.name}/{manifest.location.manifest_path}"
     exported = tuple(manifest.source.get("collection_ids") or ())

@@ -34,7 +34,7 @@ from shared.gcs.reader import read_snapshot
 from shared.gcs.run import TARGET, check_bucket_name, snapshot_path
 from shared.gcs.snapshot import ObjectEntry
 from shared.manifest import Artifact, Manifest
-from shared.restoring import LogProgress, Progress, RestoreOutcome
+from shared.target import LogProgress, Progress, RestoreOutcome
 
 if TYPE_CHECKING:
     from google.cloud.storage import Blob, Client

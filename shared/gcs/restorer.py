@@ -23,7 +23,7 @@ from shared.gcs.copier import rewrite
 from shared.gcs.run import TARGET
 from shared.gcs.snapshot import LIST_PROJECTION, ObjectEntry
 from shared.manifest import Manifest
-from shared.restoring import Progress, RestoreOutcome
+from shared.target import Progress, RestoreOutcome
 
 if TYPE_CHECKING:
     from google.cloud.storage import Blob

@@ -35,8 +35,8 @@ from shared.mongodb.request import MongoRestoreRequest
 from shared.mongodb.restore import restore
 from shared.restore import ending, lifecycle
 from shared.restore.status import StatusStore
-from shared.restoring import LogProgress, Progress
 from shared.settings_source import Sources
+from shared.target import LogProgress, Progress
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -136,7 +136,7 @@ def restore_command(
         )
     except Exception as exc:  # every ending is recorded and reported, also the unplanned ones
         if store is not None and request_id:
-            lifecycle.fail(store, request_id, "mongodb", exc, settings.notify)
+            lifecycle.end_with_error(store, request_id, "mongodb", exc, settings.notify)
         else:
             phase = ending.phase_of_error(exc)
             error = f"{type(exc).__name__}: {exc}"
@@ -149,7 +149,7 @@ def restore_command(
     log.info("restore finished", extra={"fields": {"outcome": outcome.to_json()}})
     phase, code = ending.phase_of_outcome(outcome), ending.outcome_exit_code(outcome)
     if store is not None and request_id:
-        lifecycle.succeed(store, request_id, "mongodb", outcome, settings.notify)
+        lifecycle.end(store, request_id, "mongodb", outcome, settings.notify)
     else:
         report = lifecycle.report("mongodb", phase, code, token, (started, clock()), outcome, None)
         reporting.send(settings.notify, report, [settings.uri])
@@ -172,7 +172,7 @@ def end_request(
     store = StatusStore(clients.storage_client().bucket(restore_settings.state_bucket), clock)
     record = store.get(request_id)
     if record is not None and not record.final:
-        lifecycle.fail(store, request_id, "mongodb", error, restore_settings.notify)
+        lifecycle.end_with_error(store, request_id, "mongodb", error, restore_settings.notify)
 
 
 def verify_command(

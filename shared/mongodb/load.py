@@ -33,7 +33,7 @@ from shared.mongodb.inserts import Workers, Writers
 from shared.mongodb.metadata import CollectionSpec
 from shared.mongodb.namespaces import Selection
 from shared.mongodb.pipeline import ArchiveStream
-from shared.restoring import Progress
+from shared.target import Progress
 
 log = logging.getLogger(__name__)
 

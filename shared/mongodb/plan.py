@@ -18,7 +18,7 @@ from shared.manifest import Manifest
 from shared.mongodb import namespaces
 from shared.mongodb.namespaces import Selection
 from shared.mongodb.request import MongoRestoreRequest
-from shared.restoring import RestoreOutcome
+from shared.target import RestoreOutcome
 
 if TYPE_CHECKING:
     from google.cloud.storage import Bucket

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from shared.errors import RequestError
 from shared.restore import schema
+from shared.target import RequestShape
 
 NS_FIELDS = ("ns_include", "ns_exclude", "ns_from", "ns_to")
 
@@ -40,7 +42,14 @@ class MongoRestoreRequest:
     @classmethod
     def from_message(cls, body: Mapping[str, Any]) -> MongoRestoreRequest:
         """From a ``dr-restore`` body (``"target": "mongodb"``), validated by its schema."""
-        fields = schema.validate({"target": "mongodb", **body}).fields
+        typed: MongoRestoreRequest = schema.validate({"target": "mongodb", **body}, SHAPES).typed
+        return typed
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any]) -> MongoRestoreRequest:
+        """From schema-valid fields (:data:`SHAPE`); refuses what only a combination makes wrong."""
+        if fields.get("hour") is not None and fields.get("type", "hourly") != "hourly":
+            raise RequestError(f"hour is only valid with type 'hourly', not {fields.get('type')!r}")
         return cls(
             day=date.fromisoformat(fields["date"]) if fields.get("date") else None,
             tier=fields.get("type"),
@@ -72,3 +81,31 @@ class MongoRestoreRequest:
         body.update({k: True for k, v in flags.items() if v})
         body.update({name: list(getattr(self, name)) for name in NS_FIELDS if getattr(self, name)})
         return body
+
+
+NAMESPACES = {
+    "type": "array",
+    "minItems": 1,
+    "items": {"type": "string", "minLength": 1, "maxLength": 400},
+    "description": "a non-empty list of namespace patterns such as shop.* or shop.orders",
+}
+SHAPE: RequestShape[MongoRestoreRequest] = RequestShape(
+    name="mongodb",
+    properties={
+        "date": schema.DATE,
+        "type": schema.TIER,
+        "hour": {"type": "integer", "minimum": 0, "maximum": 23},
+        "target_db": {
+            "type": "string",
+            "pattern": r'^[^/\\. "$*<>:|?\x00]{1,63}$',
+            "description": 'a MongoDB database name (1-63 characters, none of /\\. "$*<>:|?)',
+        },
+        "drop": {"type": "boolean"},
+        **{name: NAMESPACES for name in NS_FIELDS},
+    },
+    required=("date",),
+    parse=MongoRestoreRequest.from_fields,
+    destinations=("target_db",),
+    reserved={"target_db": (r"(?i)^(admin|local|config)$", r"_drtest_")},
+)
+SHAPES = {"mongodb": SHAPE}

@@ -38,7 +38,7 @@ from shared.mongodb.metadata import CollectionSpec
 from shared.mongodb.namespaces import Selection
 from shared.mongodb.pipeline import archive_object, open_backup
 from shared.mongodb.request import MongoRestoreRequest
-from shared.restoring import Progress, RestoreOutcome
+from shared.target import Progress, RestoreOutcome
 
 if TYPE_CHECKING:
     from google.cloud.storage import Bucket

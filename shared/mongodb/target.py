@@ -1,4 +1,4 @@
-"""The MongoDB side of the ``dr-restore`` dispatcher (its ``TargetRestore`` protocol).
+"""MongoDB as a restore target (:class:`shared.target.RestoreTarget`).
 
 The dispatcher runs in a function: it checks the request against the catalog,
 asks which production database the request would overwrite, plans dry runs
@@ -19,13 +19,11 @@ from shared import clients, config
 from shared.manifest import Manifest
 from shared.mongodb import executions, plan, settings
 from shared.mongodb.request import MongoRestoreRequest
-from shared.restoring import Progress, RestoreOutcome
 from shared.settings_source import Sources
+from shared.target import Progress, RestoreOutcome
 
 if TYPE_CHECKING:
     from google.cloud.storage import Bucket
-
-    from shared.restore.schema import RestoreRequest
 
 
 class MongoRestoreTarget:
@@ -39,35 +37,30 @@ class MongoRestoreTarget:
         self._src = src
         self._manifests: dict[tuple[object, ...], Manifest] = {}
 
-    def _parse(self, request: RestoreRequest) -> MongoRestoreRequest:
-        return MongoRestoreRequest.from_message(request.fields)
-
     def _manifest(self, request: MongoRestoreRequest) -> Manifest:
         key = (request.day, request.tier, request.hour)
         if key not in self._manifests:
             self._manifests[key] = plan.resolve(self._bucket, self._prefix, request)
         return self._manifests[key]
 
-    def check(self, request: RestoreRequest) -> str:
-        mongo = self._parse(request)
+    def resolve(self, mongo: MongoRestoreRequest) -> str:
         manifest = self._manifest(mongo)
         plan.database_map(manifest, mongo, "check")  # refuses target_db on a many-database backup
         return f"gs://{self._bucket.name}/{manifest.location.manifest_path}"
 
-    def production_name(self, request: RestoreRequest) -> str | None:
-        mongo = self._parse(request)
+    def production_name(self, mongo: MongoRestoreRequest) -> str | None:
         return plan.production_name(self._manifest(mongo), self._db_name, mongo)
 
-    def plan(self, request: RestoreRequest) -> RestoreOutcome:
-        mongo = dataclasses.replace(self._parse(request), dry_run=True)
+    def plan(self, request: MongoRestoreRequest) -> RestoreOutcome:
+        mongo = dataclasses.replace(request, dry_run=True)
         manifest = self._manifest(mongo)
         db_map = plan.database_map(manifest, mongo, "<token>")
         lines = plan.plan_lines(manifest, db_map, {})
         note = "collections already in the target are checked when the restore runs"
         return plan.outcome(manifest, self._bucket, mongo, db_map, plan=lines, notes=[note])
 
-    def start(self, request: RestoreRequest, request_id: str, progress: Progress) -> None:
+    def start(self, request: MongoRestoreRequest, request_id: str, progress: Progress) -> None:
         job = settings.job_name(self._src)
-        body = self._parse(request).to_message()
+        body = request.to_message()
         execution = executions.start_restore_execution(body, request_id, job=job)
         progress.update(execution=execution)

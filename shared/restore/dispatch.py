@@ -18,6 +18,10 @@ Order matters, and each step is there for a 3 a.m. reason:
 5. **Run** the target's restore. Synchronous restores end here; asynchronous
    ones (a Cloud Run job, a Firestore import) end in their own process, through
    :mod:`shared.restore.lifecycle` all the same.
+
+Targets come in through the registry (:mod:`shared.registry`) as
+:class:`~shared.target.RestoreTarget` implementations: this module knows
+no target by name.
 """
 
 from __future__ import annotations
@@ -25,41 +29,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from shared.config import RestoreSettings
 from shared.errors import ConflictError, DRError, RefusedError, RequestError
 from shared.events import PubSubMessage
 from shared.restore import lifecycle, lock, schema
-from shared.restore.schema import RestoreRequest
 from shared.restore.status import StatusRecord, StatusStore, storable
-from shared.restoring import Progress, RestoreOutcome
+from shared.target import Registered, RestoreOutcome
 
 log = logging.getLogger(__name__)
-
-
-class TargetRestore(Protocol):
-    """What the dispatcher needs of a target (see :mod:`shared.restore.targets`)."""
-
-    def check(self, request: RestoreRequest) -> str:
-        """Validate against settings and the catalog; return the backup to restore (a path)."""
-        ...
-
-    def production_name(self, request: RestoreRequest) -> str | None:
-        """The production target this request would overwrite (``confirm`` must name it)."""
-        ...
-
-    def plan(self, request: RestoreRequest) -> RestoreOutcome:
-        """A dry run: what would be written or overwritten, touching nothing."""
-        ...
-
-    def start(
-        self, request: RestoreRequest, request_id: str, progress: Progress
-    ) -> RestoreOutcome | None:
-        """Run the restore; ``None`` when it continues asynchronously elsewhere."""
-        ...
 
 
 def request_id_of(body: Mapping[str, Any] | None, message: PubSubMessage) -> str:
@@ -74,7 +55,7 @@ def dispatch(
     message: PubSubMessage,
     settings: RestoreSettings,
     store: StatusStore,
-    targets: Mapping[str, Callable[[], TargetRestore]],
+    targets: Mapping[str, Registered],
 ) -> StatusRecord:
     """Handle one ``dr-restore`` message; returns the request's status record.
 
@@ -101,9 +82,9 @@ def _raw(data: bytes) -> str:
     return data[:512].decode("utf-8", "backslashreplace") + ("..." if len(data) > 512 else "")
 
 
-def _target_of(body: Mapping[str, Any]) -> str:
+def _target_of(body: Mapping[str, Any], targets: Mapping[str, Registered]) -> str:
     target = body.get("target")
-    return str(target) if isinstance(target, str) and target in schema.TARGETS else "restore"
+    return target if isinstance(target, str) and target in targets else "restore"
 
 
 def _to_the_end(
@@ -112,7 +93,7 @@ def _to_the_end(
     request_id: str,
     body: Mapping[str, Any],
     parse_error: RequestError | None,
-    targets: Mapping[str, Callable[[], TargetRestore]],
+    targets: Mapping[str, Registered],
 ) -> StatusRecord:
     """Run the request; any error at all ends it Failed (or Refused) with one notification."""
     try:
@@ -122,14 +103,16 @@ def _to_the_end(
     except Exception as exc:  # every request ends: also the errors nobody planned for
         if not isinstance(exc, DRError):
             log.exception("restore request %s failed unexpectedly", request_id)
-        return lifecycle.fail(store, request_id, _target_of(body), exc, settings.notify)
+        return lifecycle.end_with_error(
+            store, request_id, _target_of(body, targets), exc, settings.notify
+        )
 
 
 def _seen_before(
     message: PubSubMessage,
     settings: RestoreSettings,
     store: StatusStore,
-    targets: Mapping[str, Callable[[], TargetRestore]],
+    targets: Mapping[str, Registered],
     request_id: str,
     recorded: Mapping[str, Any],
 ) -> StatusRecord:
@@ -137,7 +120,7 @@ def _seen_before(
     if existing is None:
         raise ConflictError(f"the status record of restore {request_id} disappeared")
     if existing.data.get("request") != recorded:
-        return _reused_id(message, settings, store, existing, recorded)
+        return _reused_id(message, settings, store, existing, recorded, targets)
     if existing.final:
         log.warning(
             "restore request %s was already received (phase %s): not run again",
@@ -161,7 +144,9 @@ def _seen_before(
         f"the restore was interrupted in phase {existing.phase} (its handler stopped before "
         "the end; the destination may be partly written): check it and send a new request"
     )
-    return lifecycle.fail(store, request_id, _target_of(recorded), interrupted, settings.notify)
+    return lifecycle.end_with_error(
+        store, request_id, _target_of(recorded, targets), interrupted, settings.notify
+    )
 
 
 def _reused_id(
@@ -170,6 +155,7 @@ def _reused_id(
     store: StatusStore,
     first: StatusRecord,
     recorded: Mapping[str, Any],
+    targets: Mapping[str, Registered],
 ) -> StatusRecord:
     """A ``request_id`` sent again with a different body: its own record, refused by name."""
     own_id = f"msg-{message.message_id or 'unknown'}"
@@ -182,7 +168,9 @@ def _reused_id(
         f"{first.data.get('message_id')}, received {first.data.get('created')}, phase "
         f"{first.phase}); this one was not run: send it with a new request_id"
     )
-    return lifecycle.fail(store, own_id, _target_of(recorded), error, settings.notify)
+    return lifecycle.end_with_error(
+        store, own_id, _target_of(recorded, targets), error, settings.notify
+    )
 
 
 def _run(
@@ -190,25 +178,25 @@ def _run(
     settings: RestoreSettings,
     request_id: str,
     body: Mapping[str, Any],
-    targets: Mapping[str, Callable[[], TargetRestore]],
+    targets: Mapping[str, Registered],
 ) -> StatusRecord:
     store.set_phase(request_id, "Validating")
-    request = schema.validate(body)
-    restore = targets[request.target]()
-    backup = restore.check(request)
-    production = restore.production_name(request)
-    unconfirmed = production is not None and request.get("confirm") != production
+    request = schema.validate(body, {name: entry.shape for name, entry in targets.items()})
+    restore = targets[request.target].restore()
+    backup = restore.resolve(request.typed)
+    production = restore.production_name(request.typed)
+    unconfirmed = production is not None and request.confirm != production
     if request.dry_run or unconfirmed:
-        outcome = _conditional(restore.plan(request), production if unconfirmed else None)
+        outcome = _conditional(restore.plan(request.typed), production if unconfirmed else None)
         if request.dry_run:
-            return lifecycle.succeed(store, request_id, request.target, outcome, settings.notify)
+            return lifecycle.end(store, request_id, request.target, outcome, settings.notify)
         refusal = RefusedError(
             f"this restore would overwrite {production!r}, which holds data; nothing was "
             f'written. To run it, send it again with "confirm": "{production}" '
             "(or restore elsewhere, or use test_mode)",
             confirm=production,
         )
-        return lifecycle.fail(
+        return lifecycle.end_with_error(
             store, request_id, request.target, refusal, settings.notify, result=outcome
         )
     lock.acquire(
@@ -221,13 +209,13 @@ def _run(
     store.set_phase(
         request_id, "InProgress", backup=backup, mode="test" if request.test_mode else "restore"
     )
-    outcome_or_none = restore.start(request, request_id, store.progress(request_id))
+    outcome_or_none = restore.start(request.typed, request_id, store.progress(request_id))
     if outcome_or_none is None:
         current = store.get(request_id)
         if current is None:
             raise ConflictError(f"the status record of restore {request_id} disappeared")
         return current
-    return lifecycle.succeed(store, request_id, request.target, outcome_or_none, settings.notify)
+    return lifecycle.end(store, request_id, request.target, outcome_or_none, settings.notify)
 
 
 PLAN_WORDS = {"written": "to write", "overwritten": "to overwrite", "deleted": "to delete"}

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.errors import ConflictError, DRError, IntegrityError, RefusedError
-from shared.restoring import RestoreOutcome
+from shared.target import RestoreOutcome
 
 EX_SOFTWARE = 70  # an error nobody planned for (a bug)
 EXIT_CODES: Mapping[str, int] = {

@@ -20,7 +20,7 @@ from shared.config import NotifySettings
 from shared.notify import RunReport
 from shared.restore import ending, lock
 from shared.restore.status import StatusRecord, StatusStore
-from shared.restoring import RestoreOutcome
+from shared.target import RestoreOutcome
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +32,14 @@ NOTIFY_STATUS = {
 }
 
 
-def succeed(
+def end(
     store: StatusStore,
     request_id: str,
     target: str,
     outcome: RestoreOutcome,
     notify: NotifySettings,
 ) -> StatusRecord:
+    """End the request with its outcome: its phase follows from it (see :mod:`.ending`)."""
     phase = ending.phase_of_outcome(outcome)
     fields: dict[str, Any] = {"result": outcome.to_json()}
     error = None
@@ -50,7 +51,7 @@ def succeed(
     return _end(store, request_id, target, phase, outcome, error, notify, fields)
 
 
-def fail(
+def end_with_error(
     store: StatusStore,
     request_id: str,
     target: str,

@@ -167,7 +167,7 @@ class StatusStore:
 
 
 class StatusProgress:
-    """The :class:`shared.restoring.Progress` that writes into a status record."""
+    """The :class:`shared.target.Progress` that writes into a status record."""
 
     def __init__(self, store: StatusStore, request_id: str) -> None:
         self._store = store
