@@ -13,6 +13,7 @@ deletes are free.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -35,11 +36,21 @@ CLASS_B = frozenset({"objects.get", "objects.download", "buckets.get"})
 
 @dataclass
 class Fault:
+    """Answer matching requests with ``status``; with ``lost``, after the server handled them.
+
+    A lost response is what a dropped connection does to a write: it
+    happened, but the client hears an error and (if the call is retryable)
+    sends it again. ``body`` narrows the match to requests whose body
+    matches (a multipart upload names its object in the body, not the URL).
+    """
+
     method: str
     path: re.Pattern[str]
     status: int
     times: int
     served: int = 0
+    body: re.Pattern[bytes] | None = None
+    lost: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,17 +103,28 @@ class StorageProxy:
     seen: list[Seen] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, method: str, path: str, status: int, times: int = 1_000_000) -> Fault:
-        fault = Fault(method, re.compile(path), status, times)
+    def add(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        times: int = 1_000_000,
+        *,
+        body: bytes | None = None,
+        lost: bool = False,
+    ) -> Fault:
+        pattern = re.compile(body) if body else None
+        fault = Fault(method, re.compile(path), status, times, body=pattern, lost=lost)
         self.faults.append(fault)
         return fault
 
-    def fault_for(self, method: str, path: str) -> Fault | None:
+    def fault_for(self, method: str, path: str, body: bytes = b"") -> Fault | None:
         with self.lock:
             for fault in self.faults:
                 if (
                     fault.method == method
                     and fault.path.search(path)
+                    and (fault.body is None or fault.body.search(body))
                     and fault.served < fault.times
                 ):
                     fault.served += 1
@@ -144,10 +166,9 @@ def _handler(proxy: StorageProxy) -> type[BaseHTTPRequestHandler]:
         def _forward(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             proxy.record(self.command, self.path, body)
-            fault = proxy.fault_for(self.command, self.path)
-            if fault is not None:
-                error = b'{"error": {"code": %d, "message": "injected"}}' % fault.status
-                self._answer(fault.status, {"Content-Type": "application/json"}, error)
+            fault = proxy.fault_for(self.command, self.path, body)
+            if fault is not None and not fault.lost:
+                self._fail(fault)
                 return
             connection = http.client.HTTPConnection(upstream.netloc, timeout=30)
             headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
@@ -160,7 +181,14 @@ def _handler(proxy: StorageProxy) -> type[BaseHTTPRequestHandler]:
                 if k.lower() not in ("transfer-encoding", "content-length", "connection")
             }
             connection.close()
+            if fault is not None:  # handled upstream; the answer is lost on the way back
+                self._fail(fault)
+                return
             self._answer(response.status, passed, data)
+
+        def _fail(self, fault: Fault) -> None:
+            error = b'{"error": {"code": %d, "message": "injected"}}' % fault.status
+            self._answer(fault.status, {"Content-Type": "application/json"}, error)
 
         def _answer(self, status: int, headers: dict[str, str], data: bytes) -> None:
             self.send_response(status)
@@ -178,14 +206,23 @@ def _handler(proxy: StorageProxy) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def proxy(gcs_server: FakeGcsServer, stack_env: dict[str, str]) -> Iterator[StorageProxy]:
-    """The proxy, with ``STORAGE_EMULATOR_HOST`` pointing at it for this test."""
-    recorder = StorageProxy(gcs_server.url)
+@contextlib.contextmanager
+def serving(upstream: str) -> Iterator[tuple[StorageProxy, str]]:
+    """A proxy in front of ``upstream`` for the block: the recorder and its URL."""
+    recorder = StorageProxy(upstream)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(recorder))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{server.server_address[1]}"
-    yield recorder
-    server.shutdown()
-    server.server_close()
+    try:
+        yield recorder, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def proxy(gcs_server: FakeGcsServer, stack_env: dict[str, str]) -> Iterator[StorageProxy]:
+    """The proxy, with ``STORAGE_EMULATOR_HOST`` pointing at it for this test."""
+    with serving(gcs_server.url) as (recorder, url):
+        os.environ["STORAGE_EMULATOR_HOST"] = url
+        yield recorder
