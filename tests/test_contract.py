@@ -24,7 +24,7 @@ from shared import storage
 from shared.manifest import MANIFEST_NAME, RunLocation, new_run_id
 from shared.restore.ending import exit_code_for
 from tests.conftest import patched_environ
-from tests.contract import objects_harness
+from tests.contract import gcs_harness, objects_harness
 from tests.contract.harness import (
     Common,
     TargetHarness,
@@ -38,6 +38,7 @@ from tests.devstack.storage import FakeGcsServer, unique_bucket_name
 from tests.gcsproxy import StorageProxy, serving
 
 HARNESSES: dict[str, Callable[[Common], AbstractContextManager[TargetHarness]]] = {
+    "gcs": gcs_harness.running,
     "objects": objects_harness.running,
 }
 
