@@ -24,7 +24,7 @@ from shared import storage
 from shared.manifest import MANIFEST_NAME, RunLocation, new_run_id
 from shared.restore.ending import exit_code_for
 from tests.conftest import patched_environ
-from tests.contract import gcs_harness, objects_harness
+from tests.contract import firestore_harness, gcs_harness, objects_harness
 from tests.contract.harness import (
     Common,
     TargetHarness,
@@ -37,7 +37,10 @@ from tests.contract.harness import (
 from tests.devstack.storage import FakeGcsServer, unique_bucket_name
 from tests.gcsproxy import StorageProxy, serving
 
+pytest_plugins = ["tests.firestore_fixtures"]
+
 HARNESSES: dict[str, Callable[[Common], AbstractContextManager[TargetHarness]]] = {
+    "firestore": firestore_harness.running,
     "gcs": gcs_harness.running,
     "objects": objects_harness.running,
 }
@@ -102,16 +105,20 @@ def test_a_commit_whose_response_was_lost_is_retried_and_succeeds(
 
 
 def test_retention_never_removes_the_newest_good_backup(harness: TargetHarness) -> None:
-    """Two weekly backups past every window: the newer one stays, whatever the policy says.
+    """A weekly run's end prunes the weekly series; the newest good older backup stays.
 
-    They are 200 days apart, so the older one is outside any window counted
-    from the newer (restic's ``within`` is relative to the newest backup).
+    Two weekly backups far past every window, 200 days apart (restic's
+    ``within`` counts from the newest backup, so the older one is outside
+    any window counted from the other): the policy alone would remove both,
+    the guard rail keeps the newer one, which a damaged newest run could
+    otherwise push out.
     """
-    model = backup(harness)
+    model = backup(harness, "weekly")
     now = datetime.now(UTC)
     older, newer = (_copy_run(harness, model.location, now - timedelta(days=d)) for d in (600, 400))
-    backup(harness)  # its end applies retention to every tier
+    fresh = backup(harness, "weekly")  # its end applies retention
     weekly = {e.backup_id: e for e in catalog(harness).entries("weekly")}
+    assert fresh.backup_id in weekly, sorted(weekly)
     assert newer.run_id in weekly, sorted(weekly)
     assert weekly[newer.run_id].ok
     assert older.run_id not in weekly, "retention did not run: the older one is still there"
