@@ -99,6 +99,7 @@ class StorageProxy:
     """Forwards to ``upstream``; records every request; answers a matching fault with its status."""
 
     upstream: str
+    url: str = ""  # where it listens, once serving
     faults: list[Fault] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -211,10 +212,11 @@ def serving(upstream: str) -> Iterator[tuple[StorageProxy, str]]:
     """A proxy in front of ``upstream`` for the block: the recorder and its URL."""
     recorder = StorageProxy(upstream)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(recorder))
+    recorder.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield recorder, f"http://127.0.0.1:{server.server_address[1]}"
+        yield recorder, recorder.url
     finally:
         server.shutdown()
         server.server_close()

@@ -24,7 +24,7 @@ from shared import storage
 from shared.manifest import MANIFEST_NAME, RunLocation, new_run_id
 from shared.restore.ending import exit_code_for
 from tests.conftest import patched_environ
-from tests.contract import firestore_harness, gcs_harness, objects_harness
+from tests.contract import firestore_harness, gcs_harness, mongodb_harness, objects_harness
 from tests.contract.harness import (
     Common,
     TargetHarness,
@@ -40,6 +40,7 @@ from tests.gcsproxy import StorageProxy, serving
 pytest_plugins = ["tests.firestore_fixtures"]
 
 HARNESSES: dict[str, Callable[[Common], AbstractContextManager[TargetHarness]]] = {
+    "mongodb": mongodb_harness.running,
     "firestore": firestore_harness.running,
     "gcs": gcs_harness.running,
     "objects": objects_harness.running,
