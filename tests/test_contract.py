@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from shared import storage
+from shared.catalog import CatalogEntry
 from shared.manifest import MANIFEST_NAME, RunLocation, new_run_id
 from shared.restore.ending import exit_code_for
 from tests.conftest import patched_environ
@@ -73,6 +74,14 @@ def harness(
     common = Common(storage_client, contract_proxy, state_bucket, request.getfixturevalue)
     with HARNESSES[request.param](common) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def backed_up(harness: TargetHarness) -> CatalogEntry:
+    """One good daily backup of the target, for the tests that restore or plan."""
+    entry = backup(harness)
+    assert entry.ok, entry.describe()
+    return entry
 
 
 def _manifests(harness: TargetHarness, run_id: str) -> list[str]:
@@ -140,15 +149,16 @@ def _copy_run(harness: TargetHarness, model: RunLocation, when: datetime) -> Run
     return location
 
 
-def test_a_plan_writes_nothing(harness: TargetHarness, state_bucket: Any) -> None:
-    backup(harness)
+def test_a_plan_writes_nothing(
+    harness: TargetHarness, backed_up: CatalogEntry, state_bucket: Any
+) -> None:
     before = (
         objects_of(harness.backup_bucket),
         harness.source_state(),
         objects_of(state_bucket, "locks/"),
     )
     harness.deliver_backup(scheduler_message({"tier": "daily", "dry_run": True}))
-    record = harness.restore({**harness.production_request(), "dry_run": True})
+    record = harness.restores.deliver({**harness.production_request(), "dry_run": True})
     assert record.phase == "Planned", record.data
     assert exit_code_for(record.data) == 0
     after = (
@@ -160,11 +170,10 @@ def test_a_plan_writes_nothing(harness: TargetHarness, state_bucket: Any) -> Non
 
 
 def test_an_unconfirmed_production_restore_writes_nothing(
-    harness: TargetHarness, state_bucket: Any
+    harness: TargetHarness, backed_up: CatalogEntry, state_bucket: Any
 ) -> None:
-    backup(harness)
     before = (harness.source_state(), objects_of(harness.backup_bucket), harness.leftovers())
-    record = harness.restore(harness.production_request())
+    record = harness.restores.deliver(harness.production_request())
     assert record.phase == "Refused", record.data
     assert exit_code_for(record.data) == 73
     assert record.data.get("confirm"), "the refusal names the confirm to send"
@@ -178,11 +187,10 @@ def test_an_unconfirmed_production_restore_writes_nothing(
 
 
 def test_a_test_mode_restore_leaves_nothing_behind(
-    harness: TargetHarness, state_bucket: Any
+    harness: TargetHarness, backed_up: CatalogEntry, state_bucket: Any
 ) -> None:
-    backup(harness)
     before = (harness.source_state(), harness.leftovers())
-    record = harness.restore(harness.test_request())
+    record = harness.restores.deliver(harness.test_request())
     assert record.phase == "Completed", record.data
     assert record.data["result"]["mode"] == "test"
     assert record.data["result"]["verified"] is True
@@ -200,11 +208,12 @@ def test_a_redelivered_backup_trigger_runs_once(harness: TargetHarness) -> None:
     assert len(_manifests(harness, new[0].backup_id)) == 1
 
 
-def test_a_redelivered_restore_request_runs_once(harness: TargetHarness) -> None:
-    backup(harness)
+def test_a_redelivered_restore_request_runs_once(
+    harness: TargetHarness, backed_up: CatalogEntry
+) -> None:
     body = {**harness.test_request(), "request_id": f"contract-{harness.name}-redelivered"}
-    first = harness.restore(body, message_id="redelivered-1")
-    again = harness.restore(body, message_id="redelivered-1")
+    first = harness.restores.deliver(body, message_id="redelivered-1")
+    again = harness.restores.deliver(body, message_id="redelivered-1")
     assert first.phase == again.phase == "Completed", again.data
     assert again.data["phases"] == first.data["phases"]
     assert [p["phase"] for p in again.data["phases"]].count("InProgress") == 1

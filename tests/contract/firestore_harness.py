@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +18,6 @@ from shared import clients
 from shared.events import PubSubMessage, trigger_run_id
 from shared.firestore import handlers
 from shared.registry import registry
-from shared.restore.status import StatusRecord
 from tests import firestoredata
 from tests.conftest import patched_environ
 from tests.contract.harness import Common, Restores, catalog, scheduler_message
@@ -72,9 +71,6 @@ class FirestoreHarness:
             f"the export of run {run_id} to be written",
         )
         return run_id
-
-    def restore(self, body: Mapping[str, Any], message_id: str | None = None) -> StatusRecord:
-        return self.restores.deliver(body, message_id)
 
     def production_request(self) -> dict[str, Any]:
         return {"target": "firestore", "date": datetime.now(UTC).date().isoformat()}

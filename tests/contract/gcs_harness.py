@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from shared.events import PubSubMessage
 from shared.gcs import handlers
 from shared.registry import registry
-from shared.restore.status import StatusRecord
 from tests.conftest import patched_environ
 from tests.contract.harness import Common, Restores, objects_of, scheduler_message
 from tests.devstack.storage import unique_bucket_name
@@ -31,7 +30,7 @@ class GcsHarness:
         self.pubsub, self.subscription = pubsub, subscription
         self.source = self.client.create_bucket(unique_bucket_name("gcs-src"))
         self.backup_bucket = self.client.create_bucket(unique_bucket_name("gcs-bak"))
-        for n in range(30):
+        for n in range(24):
             blob = self.source.blob(f"frames/{n // 10:02d}/frame-{n:03d}.png")
             blob.metadata = {"sku": f"EW-{n:05d}"}
             blob.upload_from_string(f"frame {n}".encode() * 40, content_type="image/png")
@@ -42,14 +41,14 @@ class GcsHarness:
             "GCS_PROJECT_ID": self.pubsub.project,
             "GCS_SOURCE_BUCKETS": self.source.name,
             "GCS_BACKUP_BUCKET": self.backup_bucket.name,
-            "GCS_SHARD_SIZE": "10",
+            "GCS_SHARD_SIZE": "20",  # two shards: the last one ends the run
             "DR_GCS_SHARD_TOPIC": self.pubsub.topic_path(topic),
             **self.pubsub.env(),
         }
 
     def _shards(self) -> Iterator[PubSubMessage]:
         """The shard topic's messages until it is quiet (each handled before the next pull)."""
-        while batch := self.pubsub.pull(self.subscription, expect=20, timeout=0.5):
+        while batch := self.pubsub.pull(self.subscription, expect=1, timeout=0.5):
             for message in batch:
                 yield PubSubMessage(message["data"], message["messageId"])
 
@@ -66,9 +65,6 @@ class GcsHarness:
             pass  # delivered to a worker that was killed before it did anything
         (run_id,) = {n.split("/")[3] for n in objects_of(self.backup_bucket, "gcs/")} - before
         return run_id
-
-    def restore(self, body: Mapping[str, Any], message_id: str | None = None) -> StatusRecord:
-        return self.restores.deliver(body, message_id)
 
     def production_request(self) -> dict[str, Any]:
         return {"target": "gcs", "source_bucket": self.source.name}

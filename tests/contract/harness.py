@@ -13,16 +13,17 @@ so a test can lose a response or refuse a write at the HTTP level.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from shared import config
 from shared.catalog import Catalog, CatalogEntry
-from shared.events import PubSubMessage
+from shared.events import PubSubMessage, trigger_run_id
 from shared.restore.dispatch import dispatch
 from shared.restore.status import StatusRecord, StatusStore
 from shared.target import Registered
@@ -50,6 +51,7 @@ class TargetHarness(Protocol):
     name: str
     backup_bucket: Any  # where the target's runs are committed
     proxy: StorageProxy  # every Cloud Storage request of the target passes through it
+    restores: Restores  # publishes ``dr-restore`` requests and waits for their end
 
     def deliver_backup(self, message: PubSubMessage) -> None:
         """Hand a scheduler message to the target and drive what it starts to its end."""
@@ -57,10 +59,6 @@ class TargetHarness(Protocol):
 
     def kill_midway(self) -> str:
         """Start a run and stop it before its commit; its run id."""
-        ...
-
-    def restore(self, body: Mapping[str, Any], message_id: str | None = None) -> StatusRecord:
-        """Publish a ``dr-restore`` request and wait for its terminal phase."""
         ...
 
     def production_request(self) -> dict[str, Any]:
@@ -139,6 +137,23 @@ class Restores:
 
         ended_record: StatusRecord = wait_until(ended, 120, f"restore {record.request_id}")
         return ended_record
+
+
+@contextlib.contextmanager
+def commit_refused(proxy: StorageProxy, bucket: str) -> Iterator[tuple[PubSubMessage, str]]:
+    """A scheduler message, and its run id, whose run dies at its commit point.
+
+    The manifest create of that run never reaches the bucket (refused, not
+    retryable), as if the process were killed just before it: what the run
+    wrote stays, its manifest does not exist.
+    """
+    message = scheduler_message({"tier": "daily"})
+    run_id = trigger_run_id(message, datetime.now(UTC))
+    fault = proxy.add(**manifest_create(bucket, run_id), status=403)
+    try:
+        yield message, run_id
+    finally:
+        proxy.faults.remove(fault)
 
 
 def manifest_create(bucket: str, run_id: str = "") -> dict[str, Any]:

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from shared import clients
-from shared.events import PubSubMessage, trigger_run_id
+from shared.events import PubSubMessage
 from shared.keys import generate_key_file
 from shared.mongodb import handlers
 from shared.registry import registry
-from shared.restore.status import StatusRecord
 from tests.conftest import patched_environ
-from tests.contract.harness import Common, Restores, manifest_create, scheduler_message
+from tests.contract.harness import Common, Restores, commit_refused
 from tests.devstack.mongo import unique_db_name
 from tests.devstack.process import REPO_ROOT
 from tests.devstack.standin import CloudRunStandIn
@@ -74,17 +73,9 @@ class MongoHarness:
 
     def kill_midway(self) -> str:
         """The job dies at its commit point: the archive is written, the manifest never is."""
-        message = scheduler_message({"tier": "daily"})
-        run_id = trigger_run_id(message, datetime.now(UTC))
-        fault = self.proxy.add(**manifest_create(self.backup_bucket.name, run_id), status=403)
-        try:
+        with commit_refused(self.proxy, self.backup_bucket.name) as (message, run_id):
             self._run(message)
-        finally:
-            self.proxy.faults.remove(fault)
         return run_id
-
-    def restore(self, body: Mapping[str, Any], message_id: str | None = None) -> StatusRecord:
-        return self.restores.deliver(body, message_id)
 
     def production_request(self) -> dict[str, Any]:
         return {"target": "mongodb", "date": datetime.now(UTC).date().isoformat()}

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from typing import Any
 
 from shared.config import NotifySettings, TierRetention
 from shared.errors import PermissionDenied
-from shared.events import PubSubMessage, trigger_run_id
+from shared.events import PubSubMessage
 from shared.manifest import SCHEDULED_TIERS
-from shared.restore.status import StatusRecord
 from shared.retention import Policy, Span
-from tests.contract.harness import Common, Restores, manifest_create, objects_of, scheduler_message
+from tests.contract.harness import Common, Restores, commit_refused, objects_of
 from tests.contract.objects import TARGET, handlers
 from tests.contract.objects.request import SCRATCH
 from tests.contract.objects.target import ObjectsSettings
@@ -49,18 +47,12 @@ class ObjectsHarness:
 
     def kill_midway(self) -> str:
         """The run dies at its commit point: the manifest create never reaches the bucket."""
-        message = scheduler_message({"tier": "daily"})
-        run_id = trigger_run_id(message, datetime.now(UTC))
-        fault = self.proxy.add(**manifest_create(self.backup_bucket.name, run_id), status=403)
-        try:
-            with contextlib.suppress(PermissionDenied):
-                handlers.on_backup_message(message, self.settings)
-        finally:
-            self.proxy.faults.remove(fault)
+        with (
+            commit_refused(self.proxy, self.backup_bucket.name) as (message, run_id),
+            contextlib.suppress(PermissionDenied),
+        ):
+            handlers.on_backup_message(message, self.settings)
         return run_id
-
-    def restore(self, body: Mapping[str, Any], message_id: str | None = None) -> StatusRecord:
-        return self.restores.deliver(body, message_id)
 
     def production_request(self) -> dict[str, Any]:
         return {"target": TARGET}

@@ -15,7 +15,7 @@ from shared.events import PubSubMessage, backup_trigger, trigger_run_id
 from shared.manifest import TIERS, RunLocation
 from shared.registry import registry
 from shared.restore.status import StatusStore
-from shared.target import Registered
+from shared.target import BackupTarget, Registered
 from tests.contract.objects import TARGET
 from tests.contract.objects.request import SHAPE
 from tests.contract.objects.target import ObjectsBackupTarget, ObjectsRestoreTarget, ObjectsSettings
@@ -26,12 +26,12 @@ log = logging.getLogger(__name__)
 def on_backup_message(message: PubSubMessage, settings: ObjectsSettings) -> None:
     """``{"tier": "daily"}`` runs a backup to its end; ``"dry_run": true`` only logs its plan."""
     trigger = backup_trigger(message, TIERS)
-    target = ObjectsBackupTarget(settings)
+    target: BackupTarget = ObjectsBackupTarget(settings)
     if trigger.dry_run:
         for line in target.plan(trigger.tier):
             log.info("would copy %s", line)
         return
-    run_id = trigger_run_id(message, target.clock())
+    run_id = trigger_run_id(message, utc_now())
     target.start(RunLocation("", TARGET, trigger.tier, run_id))
 
 

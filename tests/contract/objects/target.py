@@ -44,7 +44,9 @@ class ObjectsSettings:
 
 
 class _Buckets:
-    def __init__(self, settings: ObjectsSettings, clock: Clock) -> None:
+    """The source and backup buckets, and a listing of the source."""
+
+    def __init__(self, settings: ObjectsSettings, clock: Clock = utc_now) -> None:
         self.settings, self.clock = settings, clock
         self.client = clients.storage_client()
         self.source = self.client.bucket(settings.source_bucket)
@@ -61,9 +63,6 @@ class ObjectsBackupTarget(_Buckets):
     """:class:`shared.target.BackupTarget` for one source prefix."""
 
     name = TARGET
-
-    def __init__(self, settings: ObjectsSettings, clock: Clock = utc_now) -> None:
-        super().__init__(settings, clock)
 
     def plan(self, tier: str) -> list[str]:
         return [f"gs://{b.bucket.name}/{b.name} ({b.size} bytes)" for b in self._sources()]
@@ -113,9 +112,6 @@ class ObjectsBackupTarget(_Buckets):
 
 class ObjectsRestoreTarget(_Buckets):
     """:class:`shared.target.RestoreTarget` over the backups of one source prefix."""
-
-    def __init__(self, settings: ObjectsSettings, clock: Clock = utc_now) -> None:
-        super().__init__(settings, clock)
 
     def resolve(self, request: ObjectsRestoreRequest) -> str:
         return f"gs://{self.backup.name}/{self._backup(request).location.manifest_path}"
