@@ -40,8 +40,10 @@ class Fault:
 
     A lost response is what a dropped connection does to a write: it
     happened, but the client hears an error and (if the call is retryable)
-    sends it again. ``body`` narrows the match to requests whose body
-    matches (a multipart upload names its object in the body, not the URL).
+    sends it again. A held request waits, unanswered and not forwarded, until
+    the test sets ``released`` (``arrived`` says it came): the test can kill
+    the client at exactly that point. ``body`` narrows the match to requests
+    whose body matches (a multipart upload names its object in the body).
     """
 
     method: str
@@ -51,6 +53,9 @@ class Fault:
     served: int = 0
     body: re.Pattern[bytes] | None = None
     lost: bool = False
+    held: bool = False
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass(frozen=True)
@@ -113,9 +118,10 @@ class StorageProxy:
         *,
         body: bytes | None = None,
         lost: bool = False,
+        held: bool = False,
     ) -> Fault:
         pattern = re.compile(body) if body else None
-        fault = Fault(method, re.compile(path), status, times, body=pattern, lost=lost)
+        fault = Fault(method, re.compile(path), status, times, body=pattern, lost=lost, held=held)
         self.faults.append(fault)
         return fault
 
@@ -168,6 +174,9 @@ def _handler(proxy: StorageProxy) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             proxy.record(self.command, self.path, body)
             fault = proxy.fault_for(self.command, self.path, body)
+            if fault is not None and fault.held:
+                fault.arrived.set()
+                fault.released.wait(timeout=300)
             if fault is not None and not fault.lost:
                 self._fail(fault)
                 return

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from shared import clients
-from shared.events import PubSubMessage
+from shared.events import PubSubMessage, trigger_run_id
 from shared.keys import generate_key_file
 from shared.mongodb import handlers
 from shared.registry import registry
 from tests.conftest import patched_environ
-from tests.contract.harness import Common, Restores, commit_refused
+from tests.contract.harness import Common, Restores, manifest_create, scheduler_message
 from tests.devstack.mongo import unique_db_name
 from tests.devstack.process import REPO_ROOT
 from tests.devstack.standin import CloudRunStandIn
@@ -57,24 +57,44 @@ class MongoHarness:
     def _executions(self) -> list[Any]:
         return list(clients.run_executions_client().list_executions(parent=self.job))
 
-    def _run(self, message: PubSubMessage) -> None:
-        """Deliver ``message`` to the trigger function and wait for the execution it starts."""
+    def _start(self, message: PubSubMessage) -> str:
+        """Deliver ``message`` to the trigger function; the execution it started."""
         before = {execution.name for execution in self._executions()}
         handlers.on_backup_message(message)
+        (started,) = [e.name for e in self._executions() if e.name not in before]
+        return str(started)
 
-        def ended() -> bool:
-            started = [e for e in self._executions() if e.name not in before]
-            return bool(started) and all(e.completion_time for e in started)
-
-        wait_until(ended, 120, "the backup execution to end", interval=0.2)
+    def _wait(self, execution: str) -> None:
+        client = clients.run_executions_client()
+        wait_until(
+            lambda: client.get_execution(name=execution).completion_time,
+            120,
+            f"execution {execution} to end",
+            interval=0.2,
+        )
 
     def deliver_backup(self, message: PubSubMessage) -> None:
-        self._run(message)
+        self._wait(self._start(message))
 
     def kill_midway(self) -> str:
-        """The job dies at its commit point: the archive is written, the manifest never is."""
-        with commit_refused(self.proxy, self.backup_bucket.name) as (message, run_id):
-            self._run(message)
+        """The job is killed (SIGKILL) while its manifest create is on the wire.
+
+        The proxy holds that request until the execution has been cancelled,
+        which kills the job's process group: the archive is written, the
+        manifest never is.
+        """
+        message = scheduler_message({"tier": "daily"})
+        run_id = trigger_run_id(message, datetime.now(UTC))
+        commit = manifest_create(self.backup_bucket.name, run_id)
+        held = self.proxy.add(**commit, status=503, held=True)
+        try:
+            execution = self._start(message)
+            assert held.arrived.wait(120), f"run {run_id} never reached its commit"
+            clients.run_executions_client().cancel_execution(name=execution)
+            self._wait(execution)
+        finally:
+            held.released.set()
+            self.proxy.faults.remove(held)
         return run_id
 
     def production_request(self) -> dict[str, Any]:
