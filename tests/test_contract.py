@@ -6,9 +6,13 @@ public entry points by its harness (:mod:`tests.contract`). A new target
 passes the contract by adding a harness to ``HARNESSES``.
 
 The harnesses are module-scoped (one set of buckets, databases and stand-ins
-per target), so the tests of one target share its backups: each test makes
-what it checks and compares before and after. The killed run is last, since
-a later completion step could end it.
+per target), so the tests of one target share its backups: the restore tests
+share one baseline backup, the others make the runs they check, and every
+test compares before and after. A killed run is killed where the target can
+die: the MongoDB job is SIGKILLed while its manifest create is on the wire,
+Cloud Storage shard workers die before any shard runs, Firestore's
+completion step never comes, the ``objects`` run's manifest create never
+lands. That test is last, since a later completion step could end the run.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import pytest
 
 from shared import storage
 from shared.catalog import CatalogEntry
-from shared.manifest import MANIFEST_NAME, RunLocation, new_run_id
+from shared.manifest import MANIFEST_NAME, TARGETS, RunLocation, new_run_id
 from shared.restore.ending import exit_code_for
 from tests.conftest import patched_environ
 from tests.contract import firestore_harness, gcs_harness, mongodb_harness, objects_harness
@@ -46,6 +50,10 @@ HARNESSES: dict[str, Callable[[Common], AbstractContextManager[TargetHarness]]] 
     "gcs": gcs_harness.running,
     "objects": objects_harness.running,
 }
+
+
+def test_every_product_target_has_a_harness() -> None:
+    assert set(TARGETS) <= set(HARNESSES), "add a harness to HARNESSES for each target"
 
 
 @pytest.fixture(scope="module")

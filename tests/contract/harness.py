@@ -135,7 +135,9 @@ class Restores:
             self.complete()
             return None
 
-        ended_record: StatusRecord = wait_until(ended, 120, f"restore {record.request_id}")
+        ended_record: StatusRecord = wait_until(
+            ended, 120, f"restore {record.request_id}", interval=0.3
+        )
         return ended_record
 
 
