@@ -217,15 +217,15 @@ def _handler(proxy: StorageProxy) -> type[BaseHTTPRequestHandler]:
 
 
 @contextlib.contextmanager
-def serving(upstream: str) -> Iterator[tuple[StorageProxy, str]]:
-    """A proxy in front of ``upstream`` for the block: the recorder and its URL."""
+def serving(upstream: str) -> Iterator[StorageProxy]:
+    """A proxy in front of ``upstream`` for the block (its address in ``url``)."""
     recorder = StorageProxy(upstream)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(recorder))
     recorder.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield recorder, recorder.url
+        yield recorder
     finally:
         server.shutdown()
         server.server_close()
@@ -234,6 +234,6 @@ def serving(upstream: str) -> Iterator[tuple[StorageProxy, str]]:
 @pytest.fixture
 def proxy(gcs_server: FakeGcsServer, stack_env: dict[str, str]) -> Iterator[StorageProxy]:
     """The proxy, with ``STORAGE_EMULATOR_HOST`` pointing at it for this test."""
-    with serving(gcs_server.url) as (recorder, url):
-        os.environ["STORAGE_EMULATOR_HOST"] = url
+    with serving(gcs_server.url) as recorder:
+        os.environ["STORAGE_EMULATOR_HOST"] = recorder.url
         yield recorder

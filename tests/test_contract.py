@@ -60,8 +60,8 @@ def test_every_product_target_has_a_harness() -> None:
 def contract_proxy(gcs_server: FakeGcsServer) -> Iterator[StorageProxy]:
     """Every target's Cloud Storage traffic goes through this proxy for the module."""
     with (
-        serving(gcs_server.url) as (recorder, url),
-        patched_environ({**gcs_server.env(), "STORAGE_EMULATOR_HOST": url}),
+        serving(gcs_server.url) as recorder,
+        patched_environ({**gcs_server.env(), "STORAGE_EMULATOR_HOST": recorder.url}),
     ):
         yield recorder
 
