@@ -299,6 +299,7 @@ class GcsSettings:
     shard_topic: str = "dr-gcs-shards"
     list_page_size: int = 1000
     list_pages: int = 200
+    function_project: str | None = None  # GOOGLE_CLOUD_PROJECT: where the shard topic lives
 
 
 @dataclass(frozen=True)
@@ -470,6 +471,7 @@ def gcs_settings(src: Sources) -> GcsSettings:
         shard_topic=_or_default(src, DR_GCS_SHARD_TOPIC),
         list_page_size=_or_default(src, GCS_LIST_PAGE_SIZE),
         list_pages=_or_default(src, GCS_LIST_PAGES),
+        function_project=src.get(GOOGLE_CLOUD_PROJECT),
     )
 
 

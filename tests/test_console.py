@@ -212,6 +212,23 @@ def test_prune_removes_what_retention_marks_and_nothing_else(deployment: Deploym
     assert deployment.dr("info").returncode == 0  # the backups themselves are all still there
 
 
+def test_prune_of_cloud_storage_removes_the_run_then_sweeps_its_copies(
+    deployment: Deployment,
+) -> None:
+    """Through the one retention path, whose Cloud Storage clean-up sweeps unreferenced copies."""
+    from shared.clients import storage_client
+
+    backups = storage_client().bucket(eyewear.BACKUP_BUCKET)
+    killed = "gcs/daily/2025-03-01/20250301T030000Z-0badc0de/todo/eyewearml-assets/000000.json"
+    backups.blob(killed).upload_from_string(b"[]")  # a run killed while listing, long ago
+    done = deployment.dr("prune", "gcs", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(r"gcs: removed 1 run\(s\), \d+ unreferenced copies\n", done.stdout)
+    assert backups.get_blob(killed) is None
+    kept = deployment.dr("verify", deployment.backups["gcs"].backup_id)
+    assert kept.returncode == 0, kept.stdout + kept.stderr  # the kept snapshot is whole
+
+
 @pytest.mark.parametrize("target", ["mongodb", "gcs"])
 def test_backup_wait_names_the_run_and_follows_it(deployment: Deployment, target: str) -> None:
     done = deployment.dr("backup", target, "--wait", "--json")

@@ -113,11 +113,12 @@ def _apply(session: Session, target: str, found: Sequence[PruneDecision], now: d
     if not found:
         return "nothing to remove"
     if target == "gcs":  # runs, then the copies no kept snapshot references
+        from shared.backup_end import apply_retention
         from shared.gcs.context import GcsContext
-        from shared.gcs.sweep import apply_retention
+        from shared.gcs.sweep import run_end
 
         with GcsContext(config.gcs_settings(session.sources)) as ctx:
-            return apply_retention(ctx)
+            return apply_retention(run_end(ctx))
     from shared.prune import execute
 
     removed = execute(session.catalog(target).bucket, found, dry_run=False)

@@ -1,10 +1,13 @@
-"""Turn a run whose shards have all reported into a backup: snapshot, checks, manifest, report.
+"""Complete a run whose shards have all reported: snapshot, critical checks, then its end.
 
 Whoever completes the last piece (the last shard's worker, or the lister when
-shards finished before it wrote the plan) finalizes. Two finalizers may race;
-both write the same snapshot files (their content follows from immutable
-shard results), and the manifest is created once, so exactly one commits, and
-only that one applies retention and sends the run's one report.
+shards finished before it wrote the plan) builds the manifest, succeeded or
+failed, and hands it to :func:`shared.backup_end.end_backup` with the
+bucket-by-bucket report lines. Two completions may race; both write the same
+snapshot files (their content follows from immutable shard results), and the
+manifest is created once, so exactly one commits, and only that one applies
+retention (pruning, then :mod:`~shared.gcs.sweep`'s sweep) and sends the run's
+one report.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from shared import catalog, reporting, storage
+from shared import storage
+from shared.backup_end import end_backup
 from shared.errors import ConflictError, DRError, IntegrityError
 from shared.gcs import completion, critical, sweep
 from shared.gcs.context import GcsContext
@@ -28,7 +32,7 @@ from shared.gcs.run import (
 )  # fmt: skip
 from shared.gcs.snapshot import JSONL, ObjectEntry, write_lines
 from shared.manifest import Artifact, Manifest, RunLocation
-from shared.notify import RunReport
+from shared.notify.message import human_size
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +151,7 @@ def _finalize(ctx: GcsContext, location: RunLocation, plan: Plan) -> Manifest:
         error=" | ".join(errors) or None,
         details=details,
     )
-    return _commit(ctx, manifest)
+    return _end(ctx, manifest)
 
 
 def _counts(plan: Plan, summaries: dict[str, BucketSummary]) -> dict[str, int]:
@@ -216,7 +220,7 @@ def _stream_results(
 def record_failure(
     ctx: GcsContext, location: RunLocation, started: datetime, error: str
 ) -> Manifest:
-    """Commit a FAILED manifest for a run that could not go on, and report it."""
+    """End a run that could not go on as FAILED: committed, retained and reported once."""
     manifest = Manifest(
         location=location,
         status="failed",
@@ -225,32 +229,20 @@ def record_failure(
         source={"project": ctx.settings.project_id, "buckets": list(ctx.settings.source_buckets)},
         error=error,
     )
-    return _commit(ctx, manifest)
+    return _end(ctx, manifest)
 
 
-def _commit(ctx: GcsContext, manifest: Manifest) -> Manifest:
-    location = manifest.location
-    try:
-        catalog.commit(ctx.backup_bucket(), manifest)
-    except ConflictError:
-        log.info("run %s was committed by another finalizer", location.run_id)
-        return read_manifest(ctx, location) or manifest
-    where = f"gs://{ctx.settings.backup_bucket}/{location.manifest_path}"
-    fields = {"fields": {"manifest": where, "counts": dict(manifest.counts)}}
-    if manifest.ok:
-        log.info("backup %s succeeded: %s", location.run_id, dict(manifest.counts), extra=fields)
-    else:
-        log.error("backup %s FAILED: %s", location.run_id, manifest.error, extra=fields)
-    retention = sweep.apply_retention(ctx)
-    reporting.deliver(_report(manifest, where, retention), ctx.notifier)
-    return manifest
+def _end(ctx: GcsContext, manifest: Manifest) -> Manifest:
+    return end_backup(sweep.run_end(ctx), manifest, report_details(manifest))
 
 
-def _report(manifest: Manifest, where: str, retention: str) -> RunReport:
+def report_details(manifest: Manifest) -> dict[str, str]:
+    """The report's bucket-by-bucket lines: what each bucket held and copied, what was verified."""
     buckets = manifest.details.get("buckets", {})
     details = {
         "Buckets": ", ".join(
-            f"{name} ({info['objects']:,} objects, {info['copied']:,} copied)"
+            f"{name} ({info['objects']:,} objects, {human_size(info['bytes'])}, "
+            f"{info['copied']:,} copied)"
             for name, info in buckets.items()
         )
         or ", ".join(manifest.source.get("buckets", []))
@@ -258,17 +250,4 @@ def _report(manifest: Manifest, where: str, retention: str) -> RunReport:
     critical_info = manifest.details.get("critical", {})
     if critical_info.get("verified"):
         details["Critical files verified"] = ", ".join(critical_info["verified"])
-    details["Retention"] = retention
-    return RunReport(
-        target="gcs",
-        operation="backup",
-        status=manifest.status,
-        run_id=manifest.location.run_id,
-        started=manifest.started,
-        finished=manifest.finished,
-        size_bytes=manifest.counts.get("bytes"),
-        counts=dict(manifest.counts),
-        manifest_path=where,
-        error=manifest.error,
-        details=details,
-    )
+    return details
