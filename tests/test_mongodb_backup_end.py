@@ -25,6 +25,7 @@ from shared.manifest import Manifest, RunLocation, new_run_id
 from shared.mongodb import commands
 from shared.mongodb.backup import run_backup
 from shared.mongodb.target import MongoBackupTarget, run_end
+from shared.target import BackupTarget
 from tests import mongodata, servers_mail
 from tests.devstack.mongo import unique_db_name
 from tests.devstack.process import free_port
@@ -73,7 +74,8 @@ def subjects(server: SmtpServer) -> list[str]:
     return [str(mail.message["Subject"]) for mail in server.received]
 
 
-def test_a_commit_whose_response_was_lost_is_read_back_and_reported_once(
+@pytest.fixture
+def proxied(
     proxy: StorageProxy,
     storage_client: Any,
     bucket_name: str,
@@ -81,17 +83,28 @@ def test_a_commit_whose_response_was_lost_is_read_back_and_reported_once(
     source: str,
     key_file: str,
     smtp_server: SmtpServer,
-) -> None:
+) -> Any:
+    """Settings whose backup bucket the product reaches through the proxy; reports by mail."""
     storage_client.create_bucket(bucket_name)
-    settings = mongodata.mongo_settings(
-        mongo_server.uri(), bucket_name, source, key_file, **mail_keys(smtp_server)
-    )
+    keys = mail_keys(smtp_server)
+    return mongodata.mongo_settings(mongo_server.uri(), bucket_name, source, key_file, **keys)
+
+
+def test_a_commit_whose_response_was_lost_is_read_back_and_reported_once(
+    proxy: StorageProxy,
+    proxied: Any,
+    storage_client: Any,
+    source: str,
+    key_file: str,
+    smtp_server: SmtpServer,
+) -> None:
+    settings = proxied
     lost = proxy.add("POST", r"^/upload/", 503, times=1, lost=True, body=MANIFEST)
     manifest = backup(settings, key_file)
     assert lost.served == 1
     creates = [s for s in proxy.requests("objects.insert") if re.search(MANIFEST, s.body)]
     assert len(creates) == 2  # the create that landed, then its retry that met it (412)
-    (entry,) = Catalog(storage_client.bucket(bucket_name), "mongodb").entries()
+    (entry,) = Catalog(storage_client.bucket(settings.bucket), "mongodb").entries()
     assert entry.manifest == manifest
     assert manifest.ok
     assert manifest.counts == {f"{source}.frames": 50}
@@ -119,22 +132,13 @@ def test_a_failed_dump_commits_a_failed_manifest_and_sends_one_report(
 
 
 def test_a_run_that_cannot_commit_its_manifest_is_reported_once(
-    proxy: StorageProxy,
-    storage_client: Any,
-    bucket_name: str,
-    mongo_server: Any,
-    source: str,
-    key_file: str,
-    smtp_server: SmtpServer,
+    proxy: StorageProxy, proxied: Any, storage_client: Any, key_file: str, smtp_server: SmtpServer
 ) -> None:
-    storage_client.create_bucket(bucket_name)
-    settings = mongodata.mongo_settings(
-        mongo_server.uri(), bucket_name, source, key_file, **mail_keys(smtp_server)
-    )
+    settings = proxied
     proxy.add("POST", r"^/upload/", 403, body=MANIFEST)  # every manifest create is refused
     with pytest.raises(PermissionDenied):
         backup(settings, key_file)
-    assert Catalog(storage_client.bucket(bucket_name), "mongodb").backups() == []
+    assert Catalog(storage_client.bucket(settings.bucket), "mongodb").backups() == []
     (mail,) = smtp_server.received
     text = "".join(mail.texts())
     assert "the manifest could not be committed" in text
@@ -194,7 +198,7 @@ def test_the_backup_targets_retention_plan_writes_nothing(
         run_backup(job, location, end=end, keyring=FileKeyring([key_file]))
     keys = {"MONGODB_GCS_BUCKET": bucket.name, "DR_MONGODB_JOB": JOB, "RETENTION_DAILY": "1"}
     settings = config.mongodb_function_settings(config.sources(environ={}, overrides=keys))
-    target = MongoBackupTarget(settings, clock=lambda: NOW)
+    target: BackupTarget = MongoBackupTarget(settings, clock=lambda: NOW)
     before = sorted(blob.name for blob in bucket.list_blobs())
     # RETENTION_DAILY=1 keeps the 25th; the guard rails keep the newest one a day old, the 24th
     assert apply_retention(target.run_end(), dry_run=True) == "would remove 1 run(s)"

@@ -1,10 +1,13 @@
 """What the job's commands do, between the command line and the library.
 
 Each loads settings at call time (``--config``/``DR_CONFIG_FILE``, then the
-environment, as the old scripts did), runs one library function, and ends the
-run the product's way: exactly one notification, and for a restore started by
-the dispatcher the request's status record finished through
-:mod:`shared.restore.lifecycle` (which notifies in that case).
+environment, as the old scripts did) into frozen settings, runs one library
+function, and ends the run the product's way, with exactly one notification:
+a backup through :func:`shared.backup_end.end_backup`
+(:func:`shared.mongodb.backup.run_backup`), a restore started by the
+dispatcher through :mod:`shared.restore.lifecycle`, which ends its status
+record, and a restore run by hand with the same report
+(:func:`shared.restore.lifecycle.report`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from shared.clock import Clock
 from shared.errors import DRError, IntegrityError, RequestError
 from shared.keys import FileKeyring, keyring_for
 from shared.manifest import Manifest, RunLocation, new_run_id
-from shared.mongodb import backup, plan, verify
+from shared.mongodb import backup, jobenv, plan, verify
 from shared.mongodb.archive import unpack
 from shared.mongodb.pipeline import (
     ARCHIVE_NAME,
@@ -63,7 +66,7 @@ def backup_command(
         for line in backup.plan(settings):
             log.info("would dump %s", line)
         return 0
-    if run_id is None or int(environ.get("CLOUD_RUN_TASK_ATTEMPT") or 0) > 0:
+    if run_id is None or int(environ.get(jobenv.TASK_ATTEMPT) or 0) > 0:
         run_id = new_run_id(clock())  # a retried execution is a new run
     with logs.run_context(run_id=run_id):
         return _backup(settings, RunLocation(settings.prefix, "mongodb", tier, run_id), clock)
@@ -122,7 +125,7 @@ def restore_command(
             )
             reporting.send(settings.notify, report, [settings.uri])
         raise
-    log.info("restore finished", extra={"fields": {"outcome": outcome.to_json()}})
+    log.info("restore ended", extra={"fields": {"outcome": outcome.to_json()}})
     phase, code = ending.phase_of_outcome(outcome), ending.outcome_exit_code(outcome)
     if store is not None and request_id:
         lifecycle.end(store, request_id, "mongodb", outcome, settings.notify)
