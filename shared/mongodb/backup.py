@@ -62,7 +62,7 @@ def run_backup(
     except DRError as exc:
         end_failed(settings, location, end, started, exc)
         raise
-    return _end(end, manifest, report_details(manifest))
+    return _end(end, manifest, _report_details(manifest))
 
 
 def end_failed(
@@ -102,7 +102,7 @@ def _end(end: RunEnd, manifest: Manifest, details: Mapping[str, str]) -> Manifes
         raise
 
 
-def report_details(manifest: Manifest) -> dict[str, str]:
+def _report_details(manifest: Manifest) -> dict[str, str]:
     """What a MongoDB run's report adds: point in time, consistent time, collections dropped."""
     details = manifest.details
     summary = {"point in time": "yes" if details.get("point_in_time") else "no"}

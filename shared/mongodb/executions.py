@@ -16,6 +16,7 @@ from typing import Any
 from shared import clients
 from shared.errors import ConfigError, PermissionDenied, SourceUnavailable
 from shared.mongodb import jobenv
+from shared.mongodb.request import MongoRestoreRequest
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +53,16 @@ def start_backup_execution(job: str, tier: str, run_id: str, *, dry_run: bool = 
     return start_execution(job, env)
 
 
-def start_restore_execution(job: str, request: Mapping[str, Any], request_id: str) -> str:
-    """Start a restore; the execution's name. ``request`` is the ``dr-restore`` body.
+def start_restore_execution(job: str, request: MongoRestoreRequest, request_id: str) -> str:
+    """Start a restore; the execution's name.
 
-    The job parses the body into its typed request, restores, and ends the
-    request's status record itself (:mod:`shared.restore.lifecycle`).
+    The request travels as its ``dr-restore`` body; the job parses it back
+    into the typed request, restores, and ends the request's status record
+    itself (:mod:`shared.restore.lifecycle`).
     """
     env = {
         jobenv.COMMAND: "restore",
-        jobenv.RESTORE_REQUEST: json.dumps(dict(request), sort_keys=True),
+        jobenv.RESTORE_REQUEST: json.dumps(request.to_message(), sort_keys=True),
         jobenv.REQUEST_ID: request_id,
     }
     name = start_execution(job, env)

@@ -127,6 +127,5 @@ class MongoRestoreTarget:
         return plan.outcome(manifest, self._bucket, mongo, db_map, plan=lines, notes=[note])
 
     def start(self, request: MongoRestoreRequest, request_id: str, progress: Progress) -> None:
-        body = request.to_message()
-        execution = executions.start_restore_execution(self.settings.job, body, request_id)
+        execution = executions.start_restore_execution(self.settings.job, request, request_id)
         progress.update(execution=execution)
