@@ -34,7 +34,7 @@ from shared.mongodb.pipeline import (
     open_backup,
     open_stored,
 )
-from shared.mongodb.request import MongoRestoreRequest
+from shared.mongodb.request import TARGET, MongoRestoreRequest
 from shared.mongodb.restore import restore
 from shared.mongodb.target import run_end
 from shared.restore import ending, lifecycle
@@ -69,7 +69,7 @@ def backup_command(
     if run_id is None or int(environ.get(jobenv.TASK_ATTEMPT) or 0) > 0:
         run_id = new_run_id(clock())  # a retried execution is a new run
     with logs.run_context(run_id=run_id):
-        return _backup(settings, RunLocation(settings.prefix, "mongodb", tier, run_id), clock)
+        return _backup(settings, RunLocation(settings.prefix, TARGET, tier, run_id), clock)
 
 
 def _backup(settings: config.MongoSettings, location: RunLocation, clock: Clock) -> int:
@@ -115,22 +115,20 @@ def restore_command(
         )
     except Exception as exc:  # every ending is recorded and reported, also the unplanned ones
         if store is not None and request_id:
-            lifecycle.end_with_error(store, request_id, "mongodb", exc, settings.notify)
+            lifecycle.end_with_error(store, request_id, TARGET, exc, settings.notify)
         else:
             phase = ending.phase_of_error(exc)
             error = f"{type(exc).__name__}: {exc}"
             code = ending.error_exit_code(exc)
-            report = lifecycle.report(
-                "mongodb", phase, code, token, (started, clock()), None, error
-            )
+            report = lifecycle.report(TARGET, phase, code, token, (started, clock()), None, error)
             reporting.send(settings.notify, report, [settings.uri])
         raise
     log.info("restore ended", extra={"fields": {"outcome": outcome.to_json()}})
     phase, code = ending.phase_of_outcome(outcome), ending.outcome_exit_code(outcome)
     if store is not None and request_id:
-        lifecycle.end(store, request_id, "mongodb", outcome, settings.notify)
+        lifecycle.end(store, request_id, TARGET, outcome, settings.notify)
     else:
-        report = lifecycle.report("mongodb", phase, code, token, (started, clock()), outcome, None)
+        report = lifecycle.report(TARGET, phase, code, token, (started, clock()), outcome, None)
         reporting.send(settings.notify, report, [settings.uri])
     return code
 
@@ -151,7 +149,7 @@ def end_request(
     store = StatusStore(clients.storage_client().bucket(restore_settings.state_bucket), clock)
     record = store.get(request_id)
     if record is not None and not record.final:
-        lifecycle.end_with_error(store, request_id, "mongodb", error, restore_settings.notify)
+        lifecycle.end_with_error(store, request_id, TARGET, error, restore_settings.notify)
 
 
 def verify_command(

@@ -41,7 +41,7 @@ from shared.errors import DRError, RequestError
 from shared.events import strict_json
 from shared.manifest import TIERS
 from shared.mongodb import commands, jobenv
-from shared.mongodb.request import NS_FIELDS, MongoRestoreRequest
+from shared.mongodb.request import NS_FIELDS, TARGET, MongoRestoreRequest
 
 log = logging.getLogger("shared.mongodb.job")
 EX_SOFTWARE = 70
@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     logs.configure()
     argv = list(sys.argv[1:] if argv is None else argv)
     run_id = environ.get(jobenv.RUN_ID) or environ.get(jobenv.REQUEST_ID)
-    with logs.run_context(target="mongodb", **({"run_id": run_id} if run_id else {})):
+    with logs.run_context(target=TARGET, **({"run_id": run_id} if run_id else {})):
         try:
             args = parser().parse_args(argv or _from_environment(environ))
             if args.command is None:

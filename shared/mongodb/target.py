@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from shared import clients, config
 from shared.clock import Clock, utc_now
 from shared.mongodb import executions, plan
-from shared.mongodb.request import MongoRestoreRequest
+from shared.mongodb.request import TARGET, MongoRestoreRequest
 from shared.secret import Secret
 from shared.target import Progress, RestoreOutcome
 
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from shared.manifest import Manifest, RunLocation
 
 log = logging.getLogger(__name__)
-TARGET = "mongodb"
 
 
 def run_end(
