@@ -183,6 +183,7 @@ def test_bad_messages_and_a_missing_job_are_clear_errors(
 ) -> None:
     with pytest.raises(RequestError, match="tier 'yearly' is not one of"):
         handlers.on_backup_message(message("mongodb_scheduler_bad_tier.json"))
+    monkeypatch.delenv("MONGODB_URI")  # the function never needs it: it reaches Cloud Run
     monkeypatch.setenv("DR_MONGODB_JOB", JOB + "-missing")
     with pytest.raises(ConfigError, match="does not exist"):
         handlers.on_backup_message(message("mongodb_scheduler_daily.json"))
