@@ -275,6 +275,23 @@ class MongoSettings:
 
 
 @dataclass(frozen=True)
+class MongoFunctionSettings:
+    """What the functions need of MongoDB: where its backups live, and the job that makes them.
+
+    No ``MONGODB_URI``: the functions never connect to MongoDB (the job
+    does), so they neither need nor hold the connection string. ``db_name``
+    is the configured production database, for the restore safety rule.
+    """
+
+    job: str
+    bucket: str
+    prefix: str
+    db_name: str | None
+    retention: TierRetention
+    notify: NotifySettings
+
+
+@dataclass(frozen=True)
 class FirestoreSettings:
     project_id: str
     bucket: str
@@ -416,27 +433,57 @@ def _days_retention(src: Sources, key: Key[int]) -> TierRetention:
     return tier_retention(src, {tier: Policy(within=within) for tier in SCHEDULED_TIERS})
 
 
+def encryption_settings(src: Sources) -> EncryptionSettings:
+    return EncryptionSettings(
+        key_files=_or_default(src, ENCRYPTION_KEY_FILE),
+        key_secret=src.get(ENCRYPTION_KEY_SECRET),
+    )
+
+
+def mongodb_location(src: Sources) -> BackupLocation:
+    """Where MongoDB backups live (``MONGODB_GCS_BUCKET``, ``MONGODB_BACKUP_DIR``)."""
+    return BackupLocation(src.require(MONGODB_GCS_BUCKET), mongodb_prefix(src))
+
+
+def _mongodb_retention(src: Sources) -> TierRetention:
+    """The old scripts' grandfather-father-son counts, one series per tier."""
+    return tier_retention(
+        src,
+        {
+            "hourly": Policy(hourly=_or_default(src, HOURLY_RETENTION)),
+            "daily": Policy(daily=_or_default(src, RETENTION_DAILY)),
+            "weekly": Policy(weekly=_or_default(src, RETENTION_WEEKLY)),
+            "monthly": Policy(monthly=_or_default(src, RETENTION_MONTHLY)),
+        },
+        enable_hourly=_or_default(src, ENABLE_HOURLY),
+    )
+
+
+def mongodb_function_settings(src: Sources) -> MongoFunctionSettings:
+    """The functions' MongoDB settings; ``MONGODB_URI`` is neither read nor needed."""
+    location = mongodb_location(src)
+    return MongoFunctionSettings(
+        job=src.require(DR_MONGODB_JOB),
+        bucket=location.bucket,
+        prefix=location.prefix,
+        db_name=src.get(MONGODB_DB_NAME),
+        retention=_mongodb_retention(src),
+        notify=notify_settings(src),
+    )
+
+
 def mongodb_settings(src: Sources) -> MongoSettings:
+    """The job's MongoDB settings: everything a dump or a restore needs, the URI included."""
+    uri = src.require(MONGODB_URI)
+    location = mongodb_location(src)
     return MongoSettings(
-        uri=src.require(MONGODB_URI),
+        uri=uri,
         db_name=src.get(MONGODB_DB_NAME),
         is_atlas=_or_default(src, MONGODB_IS_ATLAS),
-        bucket=src.require(MONGODB_GCS_BUCKET),
-        prefix=mongodb_prefix(src),
-        encryption=EncryptionSettings(
-            key_files=_or_default(src, ENCRYPTION_KEY_FILE),
-            key_secret=src.get(ENCRYPTION_KEY_SECRET),
-        ),
-        retention=tier_retention(
-            src,
-            {
-                "hourly": Policy(hourly=_or_default(src, HOURLY_RETENTION)),
-                "daily": Policy(daily=_or_default(src, RETENTION_DAILY)),
-                "weekly": Policy(weekly=_or_default(src, RETENTION_WEEKLY)),
-                "monthly": Policy(monthly=_or_default(src, RETENTION_MONTHLY)),
-            },
-            enable_hourly=_or_default(src, ENABLE_HOURLY),
-        ),
+        bucket=location.bucket,
+        prefix=location.prefix,
+        encryption=encryption_settings(src),
+        retention=_mongodb_retention(src),
         compression_level=_or_default(src, COMPRESSION_LEVEL),
         parallel_collections=_or_default(src, MONGODB_PARALLEL_COLLECTIONS),
         notify=notify_settings(src),

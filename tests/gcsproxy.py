@@ -35,11 +35,20 @@ CLASS_B = frozenset({"objects.get", "objects.download", "buckets.get"})
 
 @dataclass
 class Fault:
+    """Answer ``times`` matching requests with ``status``; ``lost``: after forwarding them.
+
+    ``body`` also matches the request body (an upload names its object there).
+    A lost response is the case a retried create must survive: the request
+    took effect upstream, and the client saw only an error.
+    """
+
     method: str
     path: re.Pattern[str]
     status: int
     times: int
     served: int = 0
+    lost: bool = False
+    body: re.Pattern[bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,17 +101,28 @@ class StorageProxy:
     seen: list[Seen] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, method: str, path: str, status: int, times: int = 1_000_000) -> Fault:
-        fault = Fault(method, re.compile(path), status, times)
+    def add(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        times: int = 1_000_000,
+        *,
+        lost: bool = False,
+        body: bytes | None = None,
+    ) -> Fault:
+        pattern = re.compile(body) if body is not None else None
+        fault = Fault(method, re.compile(path), status, times, lost=lost, body=pattern)
         self.faults.append(fault)
         return fault
 
-    def fault_for(self, method: str, path: str) -> Fault | None:
+    def fault_for(self, method: str, path: str, body: bytes = b"") -> Fault | None:
         with self.lock:
             for fault in self.faults:
                 if (
                     fault.method == method
                     and fault.path.search(path)
+                    and (fault.body is None or fault.body.search(body))
                     and fault.served < fault.times
                 ):
                     fault.served += 1
@@ -144,11 +164,16 @@ def _handler(proxy: StorageProxy) -> type[BaseHTTPRequestHandler]:
         def _forward(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             proxy.record(self.command, self.path, body)
-            fault = proxy.fault_for(self.command, self.path)
+            fault = proxy.fault_for(self.command, self.path, body)
+            if fault is None or fault.lost:
+                status, passed, data = self._upstream(body)
             if fault is not None:
                 error = b'{"error": {"code": %d, "message": "injected"}}' % fault.status
                 self._answer(fault.status, {"Content-Type": "application/json"}, error)
                 return
+            self._answer(status, passed, data)
+
+        def _upstream(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
             connection = http.client.HTTPConnection(upstream.netloc, timeout=30)
             headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
             connection.request(self.command, self.path, body=body, headers=headers)
@@ -160,7 +185,7 @@ def _handler(proxy: StorageProxy) -> type[BaseHTTPRequestHandler]:
                 if k.lower() not in ("transfer-encoding", "content-length", "connection")
             }
             connection.close()
-            self._answer(response.status, passed, data)
+            return response.status, passed, data
 
         def _answer(self, status: int, headers: dict[str, str], data: bytes) -> None:
             self.send_response(status)

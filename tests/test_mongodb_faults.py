@@ -28,6 +28,7 @@ from shared.mongodb import restore
 from shared.mongodb.backup import DumpOptions, run_backup
 from shared.mongodb.pipeline import ARCHIVE_NAME
 from shared.mongodb.request import MongoRestoreRequest
+from shared.mongodb.target import run_end
 from shared.target import LogProgress
 from tests import mongodata
 from tests.conftest import MONGO_AUTH_USERS
@@ -54,9 +55,8 @@ def backup(settings: Any, bucket: Any, key_file: str, **options: Any) -> Manifes
     return run_backup(
         settings,
         location,
-        bucket=bucket,
+        end=run_end(settings, bucket, lambda: NOW),
         keyring=FileKeyring([key_file]),
-        clock=lambda: NOW,
         options=DumpOptions(**options),
     )
 

@@ -22,6 +22,7 @@ from shared.keys import FileKeyring
 from shared.manifest import Manifest, RunLocation, new_run_id
 from shared.mongodb import outage, verify
 from shared.mongodb.backup import DumpOptions, run_backup
+from shared.mongodb.target import run_end
 from tests import mongodata
 from tests.devstack.component import Component
 from tests.devstack.mongo import MongoServer
@@ -68,9 +69,8 @@ def _backup(settings: Any, bucket: Any, key_file: str, server: MongoServer, paus
         manifest = run_backup(
             settings,
             location,
-            bucket=bucket,
+            end=run_end(settings, bucket, lambda: NOW),
             keyring=FileKeyring([key_file]),
-            clock=lambda: NOW,
             options=DumpOptions(progress=freeze_once),
         )
     assert paused, "the dump ended before the pause"

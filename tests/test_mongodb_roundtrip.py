@@ -17,6 +17,7 @@ from shared.mongodb import job, names, restore
 from shared.mongodb.backup import DumpOptions, run_backup
 from shared.mongodb.bsonio import ContentHash, boundaries
 from shared.mongodb.request import MongoRestoreRequest
+from shared.mongodb.target import run_end
 from shared.target import LogProgress
 from tests import mongodata
 from tests.devstack.mongo import unique_db_name
@@ -45,9 +46,8 @@ def backup(settings: Any, bucket: Any, key_file: str, **options: Any) -> Manifes
     return run_backup(
         settings,
         location,
-        bucket=bucket,
+        end=run_end(settings, bucket, lambda: NOW),
         keyring=keyring,
-        clock=lambda: NOW,
         options=DumpOptions(**options),
     )
 
