@@ -356,26 +356,24 @@ def test_a_dry_run_trigger_plans_and_writes_nothing(
     assert list(backup_bucket.list_blobs()) == []
 
 
+def _exported(settings: Any, bucket: Any, client: Any) -> Any:
+    """A run whose export Firestore has ended, and that no completion step has ended yet."""
+    started = start(settings, bucket, client)
+    wait_done(client, started.operation)
+    return started
+
+
 @pytest.mark.parametrize(
     ("database", "status"), [("(default)", "succeeded"), (BROKEN_DB, "failed")]
 )
 def test_completion_steps_racing_over_one_run_end_it_once_and_report_once(
-    fs_env: dict[str, str],
-    firestore_emulator: Any,
-    admin_client: Any,
-    backup_bucket: Any,
-    devstack: Any,
-    webhook: Webhook,
-    database: str,
-    status: str,
+    seeded: Any, admin_client: Any, backup_bucket: Any, webhook: Webhook, database: str, status: str
 ) -> None:
     """Four steps in threads build the same manifest; one claims the run, ends it, reports."""
-    seed(firestore_emulator, devstack.project, "(default)")
     settings = settings_for(
-        devstack.project, backup_bucket.name, webhook, FIRESTORE_DATABASE=database
+        seeded.project, backup_bucket.name, webhook, FIRESTORE_DATABASE=database
     )
-    started = start(settings, backup_bucket, admin_client)
-    wait_done(admin_client, started.operation)
+    started = _exported(settings, backup_bucket, admin_client)
     barrier = threading.Barrier(4)
 
     def step() -> list[Any]:
@@ -398,22 +396,13 @@ def test_completion_steps_racing_over_one_run_end_it_once_and_report_once(
 
 
 def test_a_fresh_claim_is_left_to_its_step_and_a_stale_one_is_taken_over(
-    fs_env: dict[str, str],
-    firestore_emulator: Any,
-    admin_client: Any,
-    backup_bucket: Any,
-    devstack: Any,
-    webhook: Webhook,
+    seeded: Any, admin_client: Any, backup_bucket: Any, webhook: Webhook
 ) -> None:
-    seed(firestore_emulator, devstack.project, "(default)")
-    settings = settings_for(devstack.project, backup_bucket.name, webhook)
-    started = start(settings, backup_bucket, admin_client)
-    wait_done(admin_client, started.operation)
-    record, generation = backup_record.read(backup_bucket, started.location) or pytest.fail(
-        "no record"
-    )
+    settings = settings_for(seeded.project, backup_bucket.name, webhook)
+    started = _exported(settings, backup_bucket, admin_client)
+    found = backup_record.read(backup_bucket, started.location) or pytest.fail("no record")
     claimed = datetime.now(UTC)  # a step claimed the run, then died before ending it
-    backup_record.update(backup_bucket, started.location, record, generation, ending=claimed)
+    backup_record.update(backup_bucket, started.location, found[0], found[1], ending=claimed)
 
     [result] = complete(settings, backup_bucket, admin_client, claimed + timedelta(minutes=1))
     assert (result.state, result.detail) == ("skipped", "being ended by another step")

@@ -143,7 +143,7 @@ class _Step:
         if not status.succeeded:
             what = "cancelled" if status.cancelled else "failed"
             error = f"the export {what} ({status.error}); a partial export cannot be imported"
-            return self._fail(record, error, status.end_time or self.now, _progress(status))
+            return self._end_failed(record, error, status.end_time or self.now, _progress(status))
         return self._succeeded(record, status, count_limit)
 
     def _recover(self, record: PendingExport) -> PendingExport | Completion:
@@ -158,7 +158,7 @@ class _Step:
                 "the export was never started: the function that began this run stopped "
                 "before Firestore accepted the export"
             )
-            return self._fail(record, error, self.now)
+            return self._end_failed(record, error, self.now)
         log.info("recovered operation %s of run %s", operation, self.run_id)
         return self._save(record, operation=operation)
 
@@ -166,7 +166,7 @@ class _Step:
         """Claim the run for this step (:class:`ConflictError` if another step changed it)."""
         return self._save(record, ending=self.now)
 
-    def _fail(
+    def _end_failed(
         self,
         record: PendingExport,
         error: str,
@@ -207,7 +207,7 @@ class _Step:
             artifacts, counts = _read(self.end.bucket, self.location, details, count_limit)
         except IntegrityError as exc:
             error = f"the export finished but its files are not readable: {exc}"
-            return self._fail(record, error, self.now, details)
+            return self._end_failed(record, error, self.now, details)
         if status.documents is not None and details.get("counted_documents") not in (
             None,
             status.documents,

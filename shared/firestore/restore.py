@@ -62,7 +62,7 @@ IMPORT_NOTE = (
 
 @dataclass(frozen=True)
 class RestoreStarted:
-    """An import under way: the completion step finishes it, sets the status and notifies."""
+    """An import under way: the restore completion step ends it (status, lock, report)."""
 
     request_id: str
     mode: str

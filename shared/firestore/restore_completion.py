@@ -194,7 +194,9 @@ class _Step:
 
     def _created(self, job: PendingImport, status: admin.OperationStatus) -> Completion:
         if not status.succeeded:
-            return self._fail(job, f"creating the scratch database failed: {status.error}")
+            return self._end_with_error(
+                job, f"creating the scratch database failed: {status.error}"
+            )
         job = self._begin(job, "import")
         return Completion(job.request_id, "running", f"import started: {job.operation}")
 
@@ -205,7 +207,7 @@ class _Step:
             if job.mode == "test":
                 admin.delete_database(self.client, job.database_name)
                 cleanup = f"; scratch database {job.database_name} is being deleted"
-            return self._fail(job, f"the import {what}: {status.error}{cleanup}")
+            return self._end_with_error(job, f"the import {what}: {status.error}{cleanup}")
         client = self.data_client(job.project, job.database)
         if job.rewrite_references and not job.rewrite.get("done"):
             return self._rewrite(job, status, client)
@@ -273,7 +275,7 @@ class _Step:
         state = "failed" if verified is False else "succeeded"
         return Completion(job.request_id, state, f"{job.mode} ended, verified={verified}")
 
-    def _fail(self, job: PendingImport, message: str) -> Completion:
+    def _end_with_error(self, job: PendingImport, message: str) -> Completion:
         lifecycle.end_with_error(
             self.store, job.request_id, TARGET, DRError(message), self.settings.notify
         )
