@@ -1,4 +1,4 @@
-"""Firestore backups end to end: managed export started by one step, finalized by another.
+"""Firestore backups end to end: managed export started by one step, ended by its completion step.
 
 Real servers throughout: the Firestore emulator holds the data, the Admin API
 stand-in runs the exports on it (asynchronously, so "never blocks" is real),
@@ -50,7 +50,7 @@ def message(body: dict[str, Any]) -> PubSubMessage:
     return PubSubMessage(data=json.dumps(body).encode(), message_id="m-1")
 
 
-def test_export_is_started_by_one_step_and_finalized_by_the_completion_step(
+def test_export_is_started_by_one_step_and_ended_by_the_completion_step(
     fs_env: dict[str, str],
     firestore_admin: Any,
     firestore_emulator: Any,
@@ -81,7 +81,7 @@ def test_export_is_started_by_one_step_and_finalized_by_the_completion_step(
     assert not admin.operation_status(admin_client, record.operation).done
     assert record.snapshot_time == record.started.replace(second=0, microsecond=0)
 
-    handlers.on_complete_message(message({}))  # still running: nothing is finalized
+    handlers.on_complete_message(message({}))  # still running: nothing is ended
     assert runs(backup_bucket)[0].manifest is None
     assert webhook.received() == []
 
@@ -238,7 +238,7 @@ def test_permission_denied_and_a_bucket_in_the_wrong_location_fail_clearly(
     assert "EUR4" in webhook.received()[1]["error"]
 
 
-def test_an_export_running_past_the_timeout_is_reported_once_and_still_finalized(
+def test_an_export_running_past_the_timeout_is_reported_once_and_still_ended(
     fs_env: dict[str, str],
     firestore_admin: Any,
     admin_client: Any,

@@ -3,7 +3,7 @@
 A scheduler-style message published to ``dr-firestore-backup`` reaches the
 ``firestore_backup`` entry point of ``functions/main.py`` through a push
 subscription of the Pub/Sub emulator; the function starts the export and
-returns; a message to ``dr-firestore-complete`` later finalizes it. The
+returns; a message to ``dr-firestore-complete`` later ends its run. The
 recorded push bodies under ``tests/data/events`` drive the same entry points
 in-process.
 """

@@ -23,15 +23,14 @@ Safety rules, enforced here whoever calls:
 
 An import overwrites documents that have the same id and leaves every other
 document as it is; every plan and report says so. Starting returns at once
-with the operation recorded (:mod:`shared.firestore.restore_record`); the completion
-step (:mod:`shared.firestore.restore_completion`) carries it to the end.
+with the operation recorded (:mod:`shared.firestore.restore_record`); the
+restore completion (:mod:`shared.firestore.restore_completion`) ends it.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
@@ -96,11 +95,7 @@ def resolve(
     return entry, entry.manifest
 
 
-def production_name(
-    request: FirestoreRestore,
-    settings: FirestoreSettings,
-    holds_documents: Callable[[str, str], bool] | None = None,
-) -> str | None:
+def production_name(request: FirestoreRestore, settings: FirestoreSettings) -> str | None:
     """What ``confirm`` must say for this request to go ahead; ``None`` when nothing is at risk.
 
     The one production rule, asked by the dispatcher and by
@@ -116,8 +111,7 @@ def production_name(
     database = request.target_database or settings.database
     if project == settings.project_id and database == settings.database:
         return settings.project_id
-    holds = holds_documents or _holds_documents
-    return f"{project}/{database}" if holds(project, database) else None
+    return f"{project}/{database}" if _holds_documents(project, database) else None
 
 
 def _holds_documents(project: str, database: str) -> bool:
@@ -161,7 +155,7 @@ def start_restore(
     _check_subset(request.collection_ids, exported, manifest)
     project = request.target_project or settings.project_id
     confirm = production_name(request, settings)
-    unconfirmed = confirm is not None and request.confirm != confirm
+    unconfirmed = confirm if confirm is not None and request.confirm != confirm else None
     source = admin.require_database(
         client,
         admin.database_name(settings.project_id, settings.database),
@@ -178,7 +172,7 @@ def start_restore(
             f"rewrite_references has nothing to do: {job.database_name} is the database the "
             "export was taken from, so its references already point into it"
         )
-    plan = _plan(job, manifest, confirm if unconfirmed else None)
+    plan = _plan(job, manifest, unconfirmed)
     if request.dry_run:
         return RestoreOutcome(
             TARGET,
@@ -190,8 +184,8 @@ def start_restore(
             notes=_notes(manifest),
             plan=plan,
         )
-    if confirm is not None and unconfirmed:
-        raise RefusedError(_refusal(job.database_name, confirm, settings), confirm=confirm)
+    if unconfirmed is not None:
+        raise RefusedError(_refusal(job.database_name, unconfirmed, settings), confirm=unconfirmed)
     if not request.test_mode:
         admin.require_database(
             client,

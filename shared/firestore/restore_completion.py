@@ -1,8 +1,8 @@
 """Restore completion: carry each import in flight one step further, then end it.
 
 Run by the completion step (:mod:`shared.firestore.completion`), after the
-backup completion. For each import
-record (:mod:`shared.firestore.restore_record`) it polls the step's operation:
+backup completion. For each pending import record
+(:mod:`shared.firestore.restore_record`) it polls the step's operation:
 
 * ``create_database`` done (test mode): start the import into the scratch database;
 * ``import`` done: with ``rewrite_references``, first the rewrite pass
