@@ -301,6 +301,7 @@ class FirestoreSettings:
     notify: NotifySettings
     export_timeout_minutes: int = 720
     verify_sample: int = 10_000
+    state_bucket: str | None = None  # where restore imports in flight are recorded
 
 
 @dataclass(frozen=True)
@@ -502,6 +503,7 @@ def firestore_settings(src: Sources) -> FirestoreSettings:
         notify=notify_settings(src),
         export_timeout_minutes=_or_default(src, FIRESTORE_EXPORT_TIMEOUT_MINUTES),
         verify_sample=_or_default(src, FIRESTORE_VERIFY_SAMPLE),
+        state_bucket=_optional(src, DR_STATE_BUCKET),
     )
 
 
