@@ -27,7 +27,8 @@ import hcl2
 import pytest
 
 from shared import config, logs, registry, reporting, settings_source
-from shared.console.session import BUCKET_KEYS, TOPICS
+from shared.config import BACKUP_BUCKETS
+from shared.console.session import TOPICS
 from shared.manifest import MANIFEST_NAME
 from shared.notify import RunReport
 from shared.restore import schema
@@ -986,9 +987,9 @@ def deploy_steps() -> list[str]:
 
 def test_deploy_steps_end_with_a_first_backup_of_each_target_and_a_first_drill() -> None:
     *_, backups, drill = deploy_steps()
-    targets = set(BUCKET_KEYS)
+    targets = set(BACKUP_BUCKETS)
     assert set(re.findall(r"python -m shared\.cli backup (\w+)", backups)) == targets
-    for key in (bucket.name for bucket in BUCKET_KEYS.values()):
+    for key in (bucket.name for bucket in BACKUP_BUCKETS.values()):
         assert f"{key}=" in backups, f"the first backup step leaves {key} unset"
     messages = re.findall(r"topics publish dr-restore .*--message=\"(\{.*\})\"", drill)
     shell = {'\\"': '"', "$D": "2025-03-25", "$B": "eyewearml-assets"}

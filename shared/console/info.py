@@ -16,7 +16,6 @@ from typing import Any
 
 import click
 
-from shared import config
 from shared.catalog import CatalogEntry
 from shared.console import output, retention
 from shared.console.session import Session
@@ -66,7 +65,7 @@ def tier_state(
 def gather(session: Session, now: datetime) -> dict[str, Any]:
     targets: list[dict[str, Any]] = []
     problems: list[str] = []
-    grace = timedelta(minutes=session.require(config.DR_FRESHNESS_GRACE_MINUTES))
+    grace = timedelta(minutes=session.settings.grace_minutes)
     for target in session.targets():
         entries = session.catalog(target).entries()
         tiers = [tier_state(entries, tier, now, grace) for tier in TIERS]

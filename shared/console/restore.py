@@ -144,9 +144,7 @@ def recent(session: Session, limit: int) -> list[dict[str, Any]]:
 
 def running(session: Session, limit: int = 50) -> list[dict[str, Any]]:
     """Requests among the recent ones that have not ended."""
-    from shared import config
-
-    if session.sources.raw(config.DR_STATE_BUCKET.name) is None:
+    if session.settings.state_bucket is None:
         return []
     now = datetime.now(UTC)
     return [
