@@ -21,6 +21,7 @@ import pytest
 
 from shared import config, statuspage
 from shared.catalog import Catalog
+from shared.clock import utc_now
 from shared.drill import figures, handlers, run
 from shared.notify import Notifier
 from tests import browser, eyewear
@@ -58,7 +59,7 @@ def run_drill(drill_id: str) -> dict[str, Any]:
         drill_id,
         handlers.publisher(settings),
         Notifier(settings.watch.notify),
-        lambda: datetime.now(UTC),
+        utc_now,
         time.sleep,
     )
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from shared.catalog import CatalogEntry
+from shared.clock import utc_now
 from shared.console import output
 from shared.console.session import Session, manifest_url
 from shared.errors import BackupFailed, ConflictError, RequestError
@@ -52,7 +53,7 @@ def list_backups(
     session: Session, target: str | None, tier: str | None, everything: bool, as_json: bool
 ) -> int:
     """Backups, newest first: id, tier, age, status, size, counts."""
-    now = datetime.now(UTC)
+    now = utc_now()
     rows = []
     for name in session.targets(target):
         catalog = session.catalog(name)
@@ -84,7 +85,7 @@ def show(session: Session, backup: str, as_json: bool) -> int:
 
     entry = session.find(backup)
     catalog = session.catalog(entry.location.target)
-    now = datetime.now(UTC)
+    now = utc_now()
     verdict = next(
         (d for d in decisions(session, entry.location.target, catalog.entries(), now)
          if d.entry.backup_id == entry.backup_id),
@@ -179,7 +180,7 @@ def backup(
             running_for = output.duration_seconds(time.monotonic() - began)
             spinner.update(f"{run_id or named}: running for {running_for}")
             time.sleep(1.0)
-    done = row(mine[0], datetime.now(UTC))
+    done = row(mine[0], utc_now())
     if as_json:
         output.print_json(done)
     else:

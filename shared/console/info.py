@@ -11,12 +11,13 @@ run is shown and not judged; a target without any backup is a problem.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
 
 from shared.catalog import CatalogEntry
+from shared.clock import utc_now
 from shared.console import output, retention
 from shared.console.session import Session
 from shared.errors import BackupFailed
@@ -93,7 +94,7 @@ def gather(session: Session, now: datetime) -> dict[str, Any]:
 @click.pass_obj
 def info(session: Session, as_json: bool) -> int:
     """Every target at a glance: newest backups, freshness, retention, running restores."""
-    now = datetime.now(UTC)
+    now = utc_now()
     facts = gather(session, now)
     if as_json:
         output.print_json(facts)

@@ -18,12 +18,13 @@ import secrets
 import shlex
 import sys
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import click
 
 from shared import registry
+from shared.clock import utc_now
 from shared.console import output, records
 from shared.console.follow import Detached, follow
 from shared.console.session import TOPICS, Session
@@ -87,18 +88,18 @@ def restore(session: Session, /, target: str, **flags: Any) -> int:
             f"gcloud pubsub topics publish {TOPICS['restore']} --message {shlex.quote(message)}"
         )
         return 0
-    body.setdefault("request_id", new_request_id(datetime.now(UTC)))
+    body.setdefault("request_id", new_request_id(utc_now()))
     interactive = sys.stdin.isatty() and sys.stdout.isatty() and not options["yes"]
     if interactive and not body.get("dry_run"):
         plan = {**body, "dry_run": True, "request_id": body["request_id"] + "-plan"}
         planned = _run(session, plan, options)
-        _print_record(planned, datetime.now(UTC))
+        _print_record(planned, utc_now())
         if records.exit_code(planned) != 0:
             return records.exit_code(planned)
         click.confirm("Run this restore?", abort=True)
     final = _run(session, body, options)
     while interactive and records.refused(final) and (name := records.required_confirm(final)):
-        _print_record(final, datetime.now(UTC))
+        _print_record(final, utc_now())
         typed = click.prompt(f"This overwrites production. Type {name} to confirm", default="")
         if typed != name:
             raise click.Abort
@@ -109,7 +110,7 @@ def restore(session: Session, /, target: str, **flags: Any) -> int:
     if options["as_json"]:
         output.print_json(final)
     else:
-        _print_record(final, datetime.now(UTC))
+        _print_record(final, utc_now())
     return records.exit_code(final)
 
 
@@ -146,7 +147,7 @@ def running(session: Session, limit: int = 50) -> list[dict[str, Any]]:
     """Requests among the recent ones that have not ended."""
     if session.settings.state_bucket is None:
         return []
-    now = datetime.now(UTC)
+    now = utc_now()
     return [
         records.summary(record, now)
         for record in recent(session, limit)
@@ -160,7 +161,7 @@ def running(session: Session, limit: int = 50) -> list[dict[str, Any]]:
 @click.pass_obj
 def restores(session: Session, limit: int, as_json: bool) -> int:
     """Recent restore requests: phase, target, backup, destination, duration, who asked."""
-    now = datetime.now(UTC)
+    now = utc_now()
     rows = [records.summary(record, now) for record in recent(session, limit)]
     if as_json:
         output.print_json(rows)
@@ -195,7 +196,7 @@ def status(
     if as_json:
         output.print_json(data)
     else:
-        _print_record(data, datetime.now(UTC))
+        _print_record(data, utc_now())
     return records.exit_code(data)
 
 

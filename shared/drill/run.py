@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared import reporting, storage
 from shared.catalog import Catalog, CatalogEntry
+from shared.clock import Clock
 from shared.config import DrillSettings
 from shared.drill import figures, report
 from shared.errors import BackupNotFound, ConflictError, DRError
@@ -227,7 +228,7 @@ def follow(
     drill_id: str,
     publish: Publish,
     sink: ReportSink,
-    clock: Callable[[], datetime],
+    clock: Clock,
     sleep: Callable[[float], None],
     on_change: Callable[[Mapping[str, Any]], None] = lambda state: None,
     interval: float = 1.0,

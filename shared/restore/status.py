@@ -22,10 +22,10 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared import storage
+from shared.clock import Clock, utc_now
 from shared.errors import ConflictError, RequestError
 from shared.events import escape_text
 
@@ -90,9 +90,7 @@ def storable(value: Any) -> Any:
 class StatusStore:
     """Reads and writes status records; ``clock`` is injected for tests."""
 
-    def __init__(
-        self, bucket: Bucket, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    ) -> None:
+    def __init__(self, bucket: Bucket, clock: Clock = utc_now) -> None:
         self.bucket = bucket
         self.clock = clock
 
