@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from shared.manifest import TARGETS
 from tests import eyewear
 from tests.devstack import envfile
 from tests.devstack.process import REPO_ROOT
@@ -63,7 +64,7 @@ def test_info_sees_every_target_fresh(deployment: Deployment) -> None:
     assert "local stack" in done.stdout
     assert "All targets have fresh backups." in done.stdout
     facts = json.loads(deployment.dr("info", "--json").stdout)
-    assert [t["target"] for t in facts["targets"]] == ["mongodb", "firestore", "gcs"]
+    assert [t["target"] for t in facts["targets"]] == list(TARGETS)
     assert facts["problems"] == []
 
 

@@ -23,6 +23,7 @@ from shared import config, statuspage
 from shared.catalog import Catalog
 from shared.clock import utc_now
 from shared.drill import figures, handlers, run
+from shared.manifest import TARGETS
 from shared.notify import Notifier
 from tests import browser, eyewear
 from tests.conftest import patched_environ
@@ -140,7 +141,7 @@ def test_dr_drill_restores_every_target_and_prints_rpo_and_rto(
     assert scratch_places(platform) == before  # every scratch copy was removed
     header = next(line for line in done.stdout.splitlines() if "RPO objective" in line)
     assert "RTO objective" in header
-    for target in ("mongodb", "firestore", "gcs"):
+    for target in TARGETS:
         [row] = [line for line in done.stdout.splitlines() if line.startswith(target)]
         assert "passed" in row
     [report] = json.loads(run_dr(("drills", "--json"), home, {}).stdout)
@@ -182,7 +183,7 @@ def test_the_status_page_renders_in_a_real_browser(
     assert re.findall(r'(?:src|href)="(?!#)[^"]*"|url\((?!#)|@import', page) == []
     rendered = browser.render(path)
     assert rendered.console == []
-    for target in ("mongodb", "firestore", "gcs"):
+    for target in TARGETS:
         assert f'id="target-{target}"' in rendered.dom
     assert "drill-" in rendered.dom  # the drill history
     assert "No open incident." in rendered.dom

@@ -29,7 +29,7 @@ import pytest
 from shared import config, logs, registry, reporting, settings_source
 from shared.config import BACKUP_BUCKETS
 from shared.console.session import TOPICS
-from shared.manifest import MANIFEST_NAME
+from shared.manifest import MANIFEST_NAME, TARGETS
 from shared.notify import RunReport
 from shared.restore import schema
 from tests.hcl_expressions import evaluate
@@ -476,7 +476,7 @@ def test_drills_and_the_freshness_check_are_scheduled_onto_their_functions() -> 
     for env in ENVIRONMENTS:
         call = parsed(INFRA / "environments" / env)["module"]["disaster_recovery"]
         assert call["drill_schedule"], env
-        targets = {"mongodb", "firestore", "gcs"}
+        targets = set(TARGETS)
         assert set(call["rpo_objectives"]) == set(call["rto_objectives"]) == targets, env
 
 
@@ -568,7 +568,7 @@ def test_the_success_metric_counts_the_products_successful_backups(
     assert conditions["for_each"] == "${local.backup_targets}"
     threshold = conditions["content"][0]["condition_threshold"][0]
     assert 'google_logging_metric.this["dr_backup_succeeded"].name' in threshold["filter"]
-    assert set(local("backup_targets")) == {"gcs", "firestore", "mongodb"}
+    assert set(local("backup_targets")) == set(TARGETS)
 
 
 # --- first deployment ------------------------------------------------------------------------
@@ -972,7 +972,7 @@ def test_missed_backups_alert_even_when_the_functions_are_down(env: str) -> None
     assert threshold["comparison"] == "COMPARISON_LT"
     assert threshold["threshold_value"] == 1
     assert 'metric.label.target=\\"${conditions.key}\\"' in json.dumps(threshold["filter"])
-    assert set(local("backup_targets")) == {"gcs", "firestore", "mongodb"}
+    assert set(local("backup_targets")) == set(TARGETS)
 
 
 def deploy_steps() -> list[str]:

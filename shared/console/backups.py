@@ -21,10 +21,6 @@ from shared.console.session import Session, manifest_url
 from shared.errors import BackupFailed, ConflictError, RequestError
 from shared.manifest import MANUAL_TIER, TARGETS, TIERS, data_size
 
-# Triggers that name their run after the Pub/Sub message (its id's SHA-256, 8 hex digits,
-# shared.events.trigger_run_id): only that run is ours. For any other target the first
-# run that appeared after the message was published would be taken.
-NAMED_BY_MESSAGE = frozenset({"mongodb", "gcs", "firestore"})
 tier_option = click.option("--tier", "--type", "tier", type=click.Choice(TIERS), help="one tier")
 
 
@@ -154,7 +150,7 @@ def backup(
     before = {entry.backup_id for entry in catalog.entries(tier)}
     message_id = session.publish(target, {"tier": tier})
     token = hashlib.sha256(message_id.encode()).hexdigest()[:8]
-    named = f"run *-{token}" if target in NAMED_BY_MESSAGE else "a new run"
+    named = f"run *-{token}"
     click.echo(
         f"published {tier} {target} backup request (message {message_id}): {named}", err=True
     )
@@ -166,7 +162,7 @@ def backup(
         while True:
             entries = catalog.entries(tier)
             fresh = [e for e in entries if e.backup_id not in before]
-            if run_id is None and (found := _ours(fresh, target, token)) is not None:
+            if run_id is None and (found := _ours(fresh, token)) is not None:
                 run_id = found.backup_id
                 spinner.console.print(f"run id {run_id}")
             mine = [e for e in fresh if e.backup_id == run_id]
@@ -189,12 +185,13 @@ def backup(
     return 0 if done["status"] == "succeeded" else BackupFailed.exit_code
 
 
-def _ours(fresh: list[CatalogEntry], target: str, token: str) -> CatalogEntry | None:
-    """The run our message started among the new ones (newest first), once it is there."""
-    named = [entry for entry in fresh if entry.backup_id.endswith(f"-{token}")]
-    if named or target in NAMED_BY_MESSAGE:
-        return named[0] if named else None
-    return fresh[-1] if fresh else None
+def _ours(fresh: list[CatalogEntry], token: str) -> CatalogEntry | None:
+    """The run our message started among the new ones, once it is there.
+
+    Every trigger names its run after the Pub/Sub message (its id's SHA-256,
+    8 hex digits, :func:`shared.events.trigger_run_id`), so only that run is ours.
+    """
+    return next((entry for entry in fresh if entry.backup_id.endswith(f"-{token}")), None)
 
 
 @click.command("unpack")
