@@ -23,6 +23,7 @@ from shared import config, statuspage
 from shared.catalog import Catalog
 from shared.clock import utc_now
 from shared.drill import figures, handlers, run
+from shared.errors import NotFound
 from shared.manifest import TARGETS
 from shared.notify import Notifier
 from tests import browser, eyewear
@@ -167,6 +168,20 @@ def test_a_redelivered_drill_start_names_the_same_drill() -> None:
     assert handlers.drill_id_for(message, now) == handlers.drill_id_for(
         message, now + timedelta(minutes=10)
     )
+
+
+def test_a_drill_that_does_not_exist_is_not_found_naming_where_it_was_looked_for(
+    platform: eyewear.Platform,
+) -> None:
+    from shared.clients import storage_client
+
+    settings = drill_settings()
+    with pytest.raises(NotFound) as caught:
+        run.advance(storage_client(), settings, "drill-19990101T000000Z", lambda body: None,
+                    Notifier(settings.watch.notify), utc_now())  # fmt: skip
+    where = f"gs://{settings.watch.state_bucket}/{run.PREFIX}"
+    assert str(caught.value) == f"no drill drill-19990101T000000Z in {where}"
+    assert caught.value.exit_code == 66
 
 
 def test_the_status_page_renders_in_a_real_browser(

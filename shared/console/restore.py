@@ -28,7 +28,7 @@ from shared.clock import utc_now
 from shared.console import output, records
 from shared.console.follow import Detached, follow
 from shared.console.session import TOPICS, Session
-from shared.errors import ConflictError, RequestError
+from shared.errors import ConflictError, NotFound
 from shared.manifest import TARGETS, TIERS
 from shared.restore import schema
 from shared.restore.status import FINAL_PHASES, PREFIX
@@ -185,11 +185,12 @@ def status(
     session: Session, request_id: str, keep_following: bool, timeout: float, as_json: bool
 ) -> int:
     """One restore request, readably (raw JSON with --json)."""
-    store = session.status_store()
-    record = store.get(request_id)
-    if record is None:
-        hint = f"; did you mean msg-{request_id}?" if request_id.isdigit() else ""
-        raise RequestError(f"no restore request {request_id!r} is recorded{hint}")
+    try:
+        record = session.status_store().require(request_id)
+    except NotFound as exc:
+        if request_id.isdigit():  # a Pub/Sub message id
+            raise NotFound(f"{exc}; did you mean msg-{request_id}?") from None
+        raise
     data = dict(record.data)
     if keep_following and not record.final:
         data = _run_follow(session, request_id, timeout)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared import storage
 from shared.clock import Clock, utc_now
-from shared.errors import ConflictError, RequestError
+from shared.errors import ConflictError, NotFound
 from shared.events import escape_text
 
 if TYPE_CHECKING:
@@ -118,12 +118,20 @@ class StatusStore:
             return None
         return StatusRecord(request_id, found[0], found[1])
 
+    def require(self, request_id: str) -> StatusRecord:
+        """The record, or :class:`NotFound` naming the request and where it was looked for."""
+        found = self.get(request_id)
+        if found is None:
+            raise NotFound(
+                f"no restore request {request_id!r} is recorded "
+                f"(gs://{self.bucket.name}/{record_path(request_id)})"
+            )
+        return found
+
     def update(self, request_id: str, change: Callable[[dict[str, Any]], None]) -> StatusRecord:
         """Apply ``change`` to the current record, retrying when someone else wrote in between."""
         for _ in range(_UPDATE_ATTEMPTS):
-            current = self.get(request_id)
-            if current is None:
-                raise RequestError(f"no restore request {request_id!r} is recorded")
+            current = self.require(request_id)
             data = dict(current.data)
             change(data)
             data["updated"] = self.clock().isoformat()
