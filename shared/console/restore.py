@@ -31,6 +31,7 @@ from shared.console.session import TOPICS, Session
 from shared.errors import ConflictError, NotFound
 from shared.manifest import TARGETS, TIERS
 from shared.restore import schema
+from shared.restore.ending import exit_code_for
 from shared.restore.status import FINAL_PHASES, PREFIX
 
 INTERRUPTED = 130
@@ -94,8 +95,8 @@ def restore(session: Session, /, target: str, **flags: Any) -> int:
         plan = {**body, "dry_run": True, "request_id": body["request_id"] + "-plan"}
         planned = _run(session, plan, options)
         _print_record(planned, utc_now())
-        if records.exit_code(planned) != 0:
-            return records.exit_code(planned)
+        if exit_code_for(planned) != 0:
+            return exit_code_for(planned)
         click.confirm("Run this restore?", abort=True)
     final = _run(session, body, options)
     while interactive and records.refused(final) and (name := records.required_confirm(final)):
@@ -111,7 +112,7 @@ def restore(session: Session, /, target: str, **flags: Any) -> int:
         output.print_json(final)
     else:
         _print_record(final, utc_now())
-    return records.exit_code(final)
+    return exit_code_for(final)
 
 
 def _run(session: Session, body: dict[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
@@ -198,7 +199,7 @@ def status(
         output.print_json(data)
     else:
         _print_record(data, utc_now())
-    return records.exit_code(data)
+    return exit_code_for(data)
 
 
 def _run_follow(session: Session, request_id: str, timeout: float) -> dict[str, Any]:

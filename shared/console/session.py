@@ -90,19 +90,17 @@ class Session:
             )
         return found
 
-    def bucket(self, name: str) -> Bucket:
-        return self.storage.bucket(name)
-
     def catalog(self, target: str) -> Catalog:
         if target not in self._catalogs:
             from shared.catalog import Catalog
 
             location = self._labelled(lambda: self.settings.location(target))
-            self._catalogs[target] = Catalog(self.bucket(location.bucket), target, location.prefix)
+            bucket = self.storage.bucket(location.bucket)
+            self._catalogs[target] = Catalog(bucket, target, location.prefix)
         return self._catalogs[target]
 
     def state_bucket(self) -> Bucket:
-        return self.bucket(self._labelled(self.settings.require_state_bucket))
+        return self.storage.bucket(self._labelled(self.settings.require_state_bucket))
 
     def status_store(self) -> StatusStore:
         from shared.restore.status import StatusStore
