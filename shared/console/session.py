@@ -148,9 +148,11 @@ class Session:
         )
 
     def latest(self, target: str) -> CatalogEntry:
-        backups = self.catalog(target).backups()
+        catalog = self.catalog(target)
+        backups = catalog.backups()
         if not backups:
-            raise BackupNotFound(f"there is no complete {target} backup yet")
+            where = f"gs://{catalog.bucket.name}/{catalog.prefix}{target}/"
+            raise BackupNotFound(f"there is no complete {target} backup in {where} yet")
         return backups[0]
 
 
