@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from shared import settings_source as s
 from shared.errors import ConfigError
-from shared.manifest import MANUAL_TIER, PERIODS, SCHEDULED_TIERS
+from shared.manifest import MANUAL_TIER, PERIODS, SCHEDULED_TIERS, TARGETS
 from shared.retention import Policy, Span
 from shared.secret import Secret
 from shared.settings_source import Key, SecretAccess, Sources
@@ -182,6 +182,12 @@ DR_MONGODB_JOB = Key(
     required=True,
 )
 
+BACKUP_BUCKETS = {
+    "mongodb": MONGODB_GCS_BUCKET,
+    "firestore": FIRESTORE_GCS_BUCKET,
+    "gcs": GCS_BACKUP_BUCKET,
+}  # each target's backup bucket: where the console, freshness checks and drills look
+
 # --- restores ------------------------------------------------------------------------------
 DR_STATE_BUCKET = Key(
     "DR_STATE_BUCKET", s.matching(s.BUCKET_NAME, "bucket name"), BUCKET, required=True
@@ -205,16 +211,31 @@ OBJECTIVE = "a duration such as 90min, 26h or 2d (s, min, h, d)"
 OBJECTIVES = {
     (kind, target): Key(f"{kind}_OBJECTIVE_{target.upper()}", s.duration, OBJECTIVE)
     for kind in ("RPO", "RTO")
-    for target in ("mongodb", "firestore", "gcs")
+    for target in TARGETS
 }
 DR_FRESHNESS_GRACE_MINUTES = Key(
     "DR_FRESHNESS_GRACE_MINUTES", s.integer(0), "minutes >= 0 past the schedule", default=180
 )
 
+# --- every process, from its environment alone (see process_environment) ------------------
+DR_LOG_FORMAT = Key(
+    "DR_LOG_FORMAT", s.matching(re.compile(r"^(text|json)$", re.I), "log format"), "text or json"
+)
+CLOUDSDK_CORE_PROJECT = Key(
+    "CLOUDSDK_CORE_PROJECT", s.matching(s.PROJECT_ID, "project id"), PROJECT
+)
+STORAGE_EMULATOR_HOST = Key("STORAGE_EMULATOR_HOST", s.text, "the URL of a Cloud Storage emulator")
+ENDPOINT = "the http(s) URL of a server speaking the API (a local stand-in)"
+ENDPOINTS = {
+    api: Key(f"DR_{api.upper()}_ENDPOINT", s.matching(s.HTTP_URL, "URL"), ENDPOINT)
+    for api in ("firestore_admin", "cloud_run", "secret_manager")
+}
+
 KNOWN_KEYS = (
     frozenset(key.name for key in globals().values() if isinstance(key, Key))
     | frozenset(key.name for key in OBJECTIVES.values())
     | frozenset(key.name for key in DR_RETENTION_WITHIN.values())
+    | frozenset(key.name for key in ENDPOINTS.values())
     | {s.CONFIG_FILE_VARIABLE}
 )
 
@@ -368,6 +389,44 @@ class DrillSettings:
     window_days: int
 
 
+@dataclass(frozen=True)
+class Endpoints:
+    """Endpoint overrides for APIs without an emulator; ``None`` means Google's default."""
+
+    firestore_admin: str | None = None
+    cloud_run: str | None = None
+    secret_manager: str | None = None
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """What ``dr`` reads besides a target's own settings, each key optional until used.
+
+    ``locations`` holds the targets whose backup bucket is set; the accessors
+    name the missing key when a command needs one that is not.
+    """
+
+    locations: Mapping[str, BackupLocation]
+    state_bucket: str | None
+    encryption: EncryptionSettings
+    grace_minutes: int
+    firestore_database: str
+
+    def location(self, target: str) -> BackupLocation:
+        if target not in self.locations:
+            raise _unset(BACKUP_BUCKETS[target])
+        return self.locations[target]
+
+    def require_state_bucket(self) -> str:
+        if self.state_bucket is None:
+            raise _unset(DR_STATE_BUCKET)
+        return self.state_bucket
+
+
+def _unset(key: Key[Any]) -> ConfigError:
+    return ConfigError(f"{key.name} is not set; expected {key.form}")
+
+
 def sources(
     *,
     config_file: str | None = None,
@@ -405,6 +464,12 @@ def notify_settings(src: Sources) -> NotifySettings:
     )
 
 
+def encryption_settings(src: Sources) -> EncryptionSettings:
+    return EncryptionSettings(
+        key_files=_or_default(src, ENCRYPTION_KEY_FILE), key_secret=src.get(ENCRYPTION_KEY_SECRET)
+    )
+
+
 def mongodb_prefix(src: Sources) -> str:
     """``MONGODB_BACKUP_DIR`` (a local path in the old scripts) as an object prefix."""
     backup_dir = _or_default(src, MONGODB_BACKUP_DIR).strip("/")
@@ -432,13 +497,6 @@ def _days_retention(src: Sources, key: Key[int]) -> TierRetention:
     """``FIRESTORE_RETENTION_DAYS``/``GCS_RETENTION_DAYS`` N: restic's ``within Nd`` per tier."""
     within = Span(days=_or_default(src, key))
     return tier_retention(src, {tier: Policy(within=within) for tier in SCHEDULED_TIERS})
-
-
-def encryption_settings(src: Sources) -> EncryptionSettings:
-    return EncryptionSettings(
-        key_files=_or_default(src, ENCRYPTION_KEY_FILE),
-        key_secret=src.get(ENCRYPTION_KEY_SECRET),
-    )
 
 
 def mongodb_location(src: Sources) -> BackupLocation:
@@ -537,23 +595,21 @@ def _optional(src: Sources, key: Key[T]) -> T | None:
     return src.get(replace(key, required=False))
 
 
+def backup_locations(src: Sources) -> dict[str, BackupLocation]:
+    """Each target whose backup bucket is set (:data:`BACKUP_BUCKETS`), in :data:`TARGETS` order."""
+    buckets = {target: _optional(src, key) for target, key in BACKUP_BUCKETS.items()}
+    return {
+        target: BackupLocation(bucket, mongodb_prefix(src) if target == "mongodb" else "")
+        for target in TARGETS
+        if (bucket := buckets.get(target))
+    }
+
+
 def watch_settings(src: Sources) -> WatchSettings:
-    buckets = {
-        "mongodb": _optional(src, MONGODB_GCS_BUCKET),
-        "firestore": _optional(src, FIRESTORE_GCS_BUCKET),
-        "gcs": _optional(src, GCS_BACKUP_BUCKET),
-    }
-    prefixes = {"mongodb": mongodb_prefix(src)}
-    locations = {
-        target: BackupLocation(bucket, prefixes.get(target, ""))
-        for target, bucket in buckets.items()
-        if bucket
-    }
+    locations = backup_locations(src)
     if not locations:
-        raise ConfigError(
-            "no backup bucket is set; expected at least one of MONGODB_GCS_BUCKET, "
-            "FIRESTORE_GCS_BUCKET, GCS_BACKUP_BUCKET"
-        )
+        names = ", ".join(key.name for key in BACKUP_BUCKETS.values())
+        raise ConfigError(f"no backup bucket is set; expected at least one of {names}")
     hourly = _or_default(src, ENABLE_HOURLY)
     return WatchSettings(
         locations=locations,
@@ -585,4 +641,47 @@ def drill_settings(src: Sources) -> DrillSettings:
         objectives=objectives,
         timeout_minutes=_or_default(src, DR_DRILL_TIMEOUT_MINUTES),
         window_days=_or_default(src, DR_DRILL_WINDOW_DAYS),
+    )
+
+
+def process_environment(environ: Mapping[str, str] | None = None) -> Sources:
+    """The process environment alone, never a config file.
+
+    For the variables read before any config file is (the log format, the
+    project a log line's trace belongs to) and for those the client libraries
+    read from the environment themselves (an emulator, the project), where a
+    value in a file would be half-applied.
+    """
+    env = os.environ if environ is None else environ
+    return sources(environ={k: v for k, v in env.items() if k != s.CONFIG_FILE_VARIABLE})
+
+
+def log_format(src: Sources) -> str | None:
+    """``DR_LOG_FORMAT``: ``text`` or ``json``; ``None`` lets the stream decide."""
+    chosen = src.get(DR_LOG_FORMAT)
+    return chosen.lower() if chosen else None
+
+
+def project(src: Sources) -> str | None:
+    """``GOOGLE_CLOUD_PROJECT``, else gcloud's ``CLOUDSDK_CORE_PROJECT``."""
+    return src.get(GOOGLE_CLOUD_PROJECT) or src.get(CLOUDSDK_CORE_PROJECT)
+
+
+def storage_emulator(src: Sources) -> str | None:
+    """``STORAGE_EMULATOR_HOST``: a local Cloud Storage server, used without credentials."""
+    return src.get(STORAGE_EMULATOR_HOST)
+
+
+def endpoints(src: Sources) -> Endpoints:
+    """The ``DR_*_ENDPOINT`` overrides of the APIs that have no emulator."""
+    return Endpoints(**{api: src.get(key) for api, key in ENDPOINTS.items()})
+
+
+def console_settings(src: Sources) -> ConsoleSettings:
+    return ConsoleSettings(
+        locations=backup_locations(src),
+        state_bucket=_optional(src, DR_STATE_BUCKET),
+        encryption=encryption_settings(src),
+        grace_minutes=_or_default(src, DR_FRESHNESS_GRACE_MINUTES),
+        firestore_database=_or_default(src, FIRESTORE_DATABASE),
     )

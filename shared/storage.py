@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from shared.errors import (
     ConflictError,
-    DRError,
     IntegrityError,
+    NotFound,
     PermissionDenied,
     SourceUnavailable,
 )
@@ -105,7 +105,7 @@ def translate_errors(what: str) -> Iterator[None]:
     except exceptions.PreconditionFailed as exc:
         raise ConflictError(f"{what}: changed concurrently (precondition failed)") from exc
     except exceptions.NotFound as exc:
-        raise DRError(f"{what}: not found ({exc.message})") from exc
+        raise NotFound(f"{what}: not found ({exc.message})") from exc
     except (exceptions.Forbidden, exceptions.Unauthorized) as exc:
         raise PermissionDenied(f"{what}: permission denied ({exc.message})") from exc
     except (exceptions.ServerError, exceptions.TooManyRequests) as exc:
@@ -156,16 +156,12 @@ def replace_json(bucket: Bucket, name: str, payload: Any, generation: int) -> in
 
 def read_json(bucket: Bucket, name: str) -> tuple[Any, int] | None:
     """The parsed object and its generation, or ``None`` if it does not exist."""
-    from google.api_core import exceptions
-
     blob = bucket.blob(name)
     try:
         with translate_errors(f"gs://{bucket.name}/{name}"):
             data = blob.download_as_bytes(retry=retry_policy())
-    except DRError as exc:
-        if isinstance(exc.__cause__, exceptions.NotFound):
-            return None
-        raise
+    except NotFound:
+        return None
     try:
         return json.loads(data), int(blob.generation or 0)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

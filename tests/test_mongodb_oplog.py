@@ -212,19 +212,6 @@ def test_a_rename_across_restored_and_other_databases_is_refused(
 # --- a dump with writes going on ------------------------------------------------------------
 
 
-@pytest.fixture
-def dbs(mongo_client: Any) -> Iterator[Callable[[str], Any]]:
-    made: list[str] = []
-
-    def make(label: str) -> Any:
-        made.append(unique_db_name(label))
-        return mongo_client[made[-1]]
-
-    yield make
-    for name in made:
-        mongo_client.drop_database(name)
-
-
 def test_writes_during_the_dump_are_replayed_to_the_consistent_time(
     mongo_server: Any, mongo_client: Any, storage_client: Any, bucket_name: str, tmp_path: Path,
     dbs: Callable[[str], Any],

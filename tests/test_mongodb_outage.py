@@ -26,7 +26,7 @@ from shared.mongodb.target import run_end
 from tests import mongodata
 from tests.devstack.component import Component
 from tests.devstack.mongo import MongoServer
-from tests.test_mongodb_roundtrip import NOW, run_restore
+from tests.mongodb_fixtures import NOW, run_restore
 
 # The driver notices a silent server within about two seconds (its health check every half
 # second, giving up after 2 s), so the dump's resume path runs well inside a 20 s pause.

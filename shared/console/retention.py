@@ -11,12 +11,13 @@ one after a backup cannot disagree.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 
 from shared import config
 from shared.catalog import CatalogEntry
+from shared.clock import utc_now
 from shared.console import output
 from shared.console.session import Session
 from shared.manifest import TARGETS, TIERS
@@ -67,7 +68,7 @@ def _rows(target: str, found: Sequence[PruneDecision], now: datetime) -> list[li
 @click.pass_obj
 def retention(session: Session, target: str | None, dry_run: bool, as_json: bool) -> int:
     """Show every keep/remove decision retention would make now, with its reason."""
-    now = datetime.now(UTC)
+    now = utc_now()
     rows: list[list[str]] = []
     for name in session.targets(target):
         found = decisions(session, name, session.catalog(name).entries(), now)
@@ -90,7 +91,7 @@ def retention(session: Session, target: str | None, dry_run: bool, as_json: bool
 @click.pass_obj
 def prune(session: Session, target: str | None, yes: bool, as_json: bool) -> int:
     """Apply retention now: delete the runs `dr retention` marks remove."""
-    now = datetime.now(UTC)
+    now = utc_now()
     plans = {
         name: [
             d for d in decisions(session, name, session.catalog(name).entries(), now) if d.remove
