@@ -208,13 +208,10 @@ class _Step:
         except IntegrityError as exc:
             error = f"the export finished but its files are not readable: {exc}"
             return self._end_failed(record, error, self.now, details)
-        if status.documents is not None and details.get("counted_documents") not in (
-            None,
-            status.documents,
-        ):
+        counted = details.get("counted_documents")
+        if None not in (counted, status.documents) and counted != status.documents:
             details["count_note"] = (
-                f"the operation reported {status.documents} documents "
-                f"but the files hold {details['counted_documents']}"
+                f"the operation reported {status.documents} documents but the files hold {counted}"
             )
             log.warning("run %s: %s", self.run_id, details["count_note"])
         manifest = Manifest(
