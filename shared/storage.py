@@ -24,7 +24,7 @@ import functools
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -124,13 +124,24 @@ def _encode(payload: Any, compact: bool = False) -> bytes:
     return text.encode("utf-8")
 
 
-def create_json(bucket: Bucket, name: str, payload: Any, *, compact: bool = False) -> int:
+def create_json(
+    bucket: Bucket,
+    name: str,
+    payload: Any,
+    *,
+    compact: bool = False,
+    metadata: Mapping[str, str] | None = None,
+) -> int:
     """Create ``name`` only if it does not exist; returns its generation.
 
     Raises :class:`ConflictError` when it exists: that is how a manifest commits
-    exactly once and a lock is taken by exactly one caller.
+    exactly once and a lock is taken by exactly one caller. ``metadata`` is
+    stored with the object (e.g. who wrote it, to tell a retried create of
+    one's own from another writer's).
     """
     blob = bucket.blob(name)
+    if metadata:
+        blob.metadata = dict(metadata)
     with translate_errors(f"gs://{bucket.name}/{name}"):
         blob.upload_from_string(
             _encode(payload, compact),
