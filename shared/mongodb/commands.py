@@ -7,7 +7,7 @@ a backup through :func:`shared.backup_end.end_backup`
 (:func:`shared.mongodb.backup.run_backup`), a restore started by the
 dispatcher through :mod:`shared.restore.lifecycle`, which ends its status
 record, and a restore run by hand with the same report
-(:func:`shared.restore.lifecycle.report`).
+(:func:`shared.reporting.restore_report`).
 """
 
 from __future__ import annotations
@@ -120,7 +120,9 @@ def restore_command(
             phase = ending.phase_of_error(exc)
             error = f"{type(exc).__name__}: {exc}"
             code = ending.error_exit_code(exc)
-            report = lifecycle.report(TARGET, phase, code, token, (started, clock()), None, error)
+            report = reporting.restore_report(
+                TARGET, phase, code, token, (started, clock()), None, error
+            )
             reporting.send(settings.notify, report, [settings.uri])
         raise
     log.info("restore ended", extra={"fields": {"outcome": outcome.to_json()}})
@@ -128,7 +130,9 @@ def restore_command(
     if store is not None and request_id:
         lifecycle.end(store, request_id, TARGET, outcome, settings.notify)
     else:
-        report = lifecycle.report(TARGET, phase, code, token, (started, clock()), outcome, None)
+        report = reporting.restore_report(
+            TARGET, phase, code, token, (started, clock()), outcome, None
+        )
         reporting.send(settings.notify, report, [settings.uri])
     return code
 
