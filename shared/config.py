@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -636,6 +636,13 @@ def storage_emulator(src: Sources) -> str | None:
 def endpoints(src: Sources) -> Endpoints:
     """The ``DR_*_ENDPOINT`` overrides of the APIs that have no emulator."""
     return Endpoints(**{api: src.get(key) for api, key in ENDPOINTS.items()})
+
+
+def target_retention(src: Sources, target: str) -> TierRetention:
+    """The retention ``target``'s backup runs apply (from its settings, as the runs load them)."""
+    loaders: Mapping[str, Callable[[Sources], MongoSettings | FirestoreSettings | GcsSettings]]
+    loaders = {"mongodb": mongodb_settings, "firestore": firestore_settings, "gcs": gcs_settings}
+    return loaders[target](src).retention
 
 
 def console_settings(src: Sources) -> ConsoleSettings:
