@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -227,17 +227,25 @@ CLOUDSDK_CORE_PROJECT = Key(
 STORAGE_EMULATOR_HOST = Key("STORAGE_EMULATOR_HOST", s.text, "the URL of a Cloud Storage emulator")
 ENDPOINT = "the http(s) URL of a server speaking the API (a local stand-in)"
 ENDPOINTS = {
-    api: Key(f"DR_{api.upper()}_ENDPOINT", s.matching(s.HTTP_URL, "URL"), ENDPOINT)
-    for api in ("firestore_admin", "cloud_run", "secret_manager")
+    api: Key(name, s.matching(s.HTTP_URL, "URL"), ENDPOINT)
+    for api, name in (
+        ("firestore_admin", "DR_FIRESTORE_ADMIN_ENDPOINT"),
+        ("cloud_run", "DR_CLOUD_RUN_ENDPOINT"),
+        ("secret_manager", "DR_SECRET_MANAGER_ENDPOINT"),
+    )
 }
+ENVIRONMENT_ONLY = frozenset(
+    {DR_LOG_FORMAT.name, CLOUDSDK_CORE_PROJECT.name, STORAGE_EMULATOR_HOST.name}
+    | {key.name for key in ENDPOINTS.values()}
+)
 
+# A config file naming an environment-only key is warned about as for any unknown key.
 KNOWN_KEYS = (
     frozenset(key.name for key in globals().values() if isinstance(key, Key))
     | frozenset(key.name for key in OBJECTIVES.values())
     | frozenset(key.name for key in DR_RETENTION_WITHIN.values())
-    | frozenset(key.name for key in ENDPOINTS.values())
     | {s.CONFIG_FILE_VARIABLE}
-)
+) - ENVIRONMENT_ONLY
 
 
 @dataclass(frozen=True)
@@ -675,6 +683,13 @@ def storage_emulator(src: Sources) -> str | None:
 def endpoints(src: Sources) -> Endpoints:
     """The ``DR_*_ENDPOINT`` overrides of the APIs that have no emulator."""
     return Endpoints(**{api: src.get(key) for api, key in ENDPOINTS.items()})
+
+
+def target_retention(src: Sources, target: str) -> TierRetention:
+    """The retention ``target``'s backup runs apply (from its settings, as the runs load them)."""
+    loaders: Mapping[str, Callable[[Sources], MongoSettings | FirestoreSettings | GcsSettings]]
+    loaders = {"mongodb": mongodb_settings, "firestore": firestore_settings, "gcs": gcs_settings}
+    return loaders[target](src).retention
 
 
 def console_settings(src: Sources) -> ConsoleSettings:

@@ -31,13 +31,14 @@ def backup(settings: Any, bucket: Any, key_file: str, **options: Any) -> Manifes
     )
 
 
-def run_restore(settings: Any, bucket: Any, key_file: str, **fields: Any) -> Any:
-    request = MongoRestoreRequest(day=NOW.date(), tier="daily", **fields)
+def restore_with(settings: Any, bucket: Any, keyring: Any, **fields: Any) -> Any:
+    """Restore the backup of ``NOW``'s day (unless ``fields`` name another) with ``keyring``."""
+    request = MongoRestoreRequest(**{"day": NOW.date(), "tier": "daily", **fields})
     return restore.restore(
-        settings,
-        request,
-        bucket=bucket,
-        keyring=FileKeyring([key_file]),
-        progress=LogProgress(),
-        token="t1",
+        settings, request, bucket=bucket, keyring=keyring, progress=LogProgress(), token="t1"
     )
+
+
+def run_restore(settings: Any, bucket: Any, key_file: str, **fields: Any) -> Any:
+    """:func:`restore_with` the key in ``key_file``."""
+    return restore_with(settings, bucket, FileKeyring([key_file]), **fields)

@@ -301,7 +301,9 @@ def test_a_byte_order_mark_inside_a_conf_file_is_named() -> None:
         parse_conf('A="x"\n\ufeffB="y"', "t.conf", {})
 
 
-def test_process_settings_come_from_the_environment_alone(tmp_path: Path) -> None:
+def test_process_settings_come_from_the_environment_alone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     conf = tmp_path / "dr.conf"
     conf.write_text('DR_LOG_FORMAT="text"\nDR_CLOUD_RUN_ENDPOINT="http://127.0.0.1:1"\n')
     environ = {
@@ -312,6 +314,9 @@ def test_process_settings_come_from_the_environment_alone(tmp_path: Path) -> Non
     }
     src = config.process_environment(environ)
     assert config.log_format(src) is None  # a config file never sets these
+    with caplog.at_level(logging.WARNING):
+        config.sources(environ=environ)
+    assert f"unknown key DR_LOG_FORMAT in {conf} line 1 is ignored" in caplog.text
     assert config.project(src) == "eyewearml-dev"
     assert config.project(config.process_environment({"GOOGLE_CLOUD_PROJECT": "eyewearml-prod",
                                                       "CLOUDSDK_CORE_PROJECT": "other-one"})) == (

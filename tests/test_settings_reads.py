@@ -21,6 +21,7 @@ from shared import config
 from shared.settings_source import Key
 
 REPO = Path(__file__).resolve().parent.parent
+KEY_NAMES = config.KNOWN_KEYS | config.ENVIRONMENT_ONLY
 LOOKUPS = frozenset({"get", "require", "raw", "getenv", "pop", "setdefault"})
 
 
@@ -51,7 +52,7 @@ def _is_environ(node: ast.AST) -> bool:
 
 
 def _is_key_name(node: ast.AST) -> bool:
-    return isinstance(node, ast.Constant) and node.value in config.KNOWN_KEYS
+    return isinstance(node, ast.Constant) and node.value in KEY_NAMES
 
 
 def _is_config_key(node: ast.AST) -> bool:

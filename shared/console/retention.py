@@ -22,29 +22,25 @@ from shared.console import output
 from shared.console.session import Session
 from shared.manifest import TARGETS, TIERS
 from shared.prune import PruneDecision, plan
-from shared.retention import Policy
-
-
-def policy(session: Session, target: str, tier: str) -> Policy:
-    """The policy a target's backup runs apply to one tier's series."""
-    src = session.sources
-    if target == "mongodb":
-        return config.mongodb_settings(src).retention.policy(tier)
-    if target == "firestore":
-        return config.firestore_settings(src).retention.policy(tier)
-    return config.gcs_settings(src).retention.policy(tier)
 
 
 def decisions(
     session: Session, target: str, entries: Sequence[CatalogEntry], now: datetime
 ) -> list[PruneDecision]:
-    """Every run's decision, tier by tier (each tier is its own series)."""
-    found: list[PruneDecision] = []
-    for tier in TIERS:
-        series = [entry for entry in entries if entry.location.tier == tier]
-        if series:
-            found += plan(series, policy(session, target, tier), now)
-    return found
+    """Every run's decision, tier by tier (each tier is its own series).
+
+    The target's settings are loaded only when it has runs to decide on.
+    """
+    tiers = {tier: [entry for entry in entries if entry.location.tier == tier] for tier in TIERS}
+    if not entries:
+        return []
+    retention = config.target_retention(session.sources, target)
+    return [
+        decision
+        for tier, series in tiers.items()
+        if series
+        for decision in plan(series, retention.policy(tier), now)
+    ]
 
 
 def _rows(target: str, found: Sequence[PruneDecision], now: datetime) -> list[list[str]]:
