@@ -174,6 +174,18 @@ GCS_LIST_PAGES = Key(
     "listing pages per invocation before the listing hands itself on, 1-100000",
     default=200,
 )
+GCS_LIST_RANGES = Key(
+    "GCS_LIST_RANGES",
+    s.integer(1, 1000),
+    "name ranges a bucket with a previous snapshot is listed in at once, 1-1000",
+    default=16,
+)
+GCS_LIST_ATTEMPTS = Key(
+    "GCS_LIST_ATTEMPTS",
+    s.integer(1, 100),
+    "attempts at one listing step before the run fails, 1-100",
+    default=5,
+)
 
 DR_MONGODB_JOB = Key(
     "DR_MONGODB_JOB",
@@ -299,6 +311,8 @@ class GcsSettings:
     shard_topic: str = "dr-gcs-shards"
     list_page_size: int = 1000
     list_pages: int = 200
+    list_ranges: int = 16
+    list_attempts: int = 5
 
 
 @dataclass(frozen=True)
@@ -470,6 +484,8 @@ def gcs_settings(src: Sources) -> GcsSettings:
         shard_topic=_or_default(src, DR_GCS_SHARD_TOPIC),
         list_page_size=_or_default(src, GCS_LIST_PAGE_SIZE),
         list_pages=_or_default(src, GCS_LIST_PAGES),
+        list_ranges=_or_default(src, GCS_LIST_RANGES),
+        list_attempts=_or_default(src, GCS_LIST_ATTEMPTS),
     )
 
 

@@ -10,14 +10,16 @@ the shard topic, so the next step runs in another invocation: a bucket of
 any size finishes, and no invocation lists more than ``GCS_LIST_PAGES`` pages
 of a bucket.
 
-Delivery is at least once. A step records its outcome
-(``steps/<bucket>/<step>.json``) once its shards are handed on; a repeated
-step finds it and only hands on again. A step that died after recording
-some of its shards' work lists re-submits those and lists on after their
-last name, so no object lands in two shards whatever changed meanwhile.
+Delivery is at least once. A step counts its attempts in its record
+(``steps/<bucket>/<step>.json``) and records there where the listing goes on
+once its shards are handed on; a repeated step finds that and only hands on
+again. A step that died after recording some of its shards' work lists
+re-submits those and lists on after their last name, so no object lands in
+two shards whatever changed meanwhile. A step that keeps dying fails the run
+on its ``GCS_LIST_ATTEMPTS``-th attempt.
 
 When a bucket's listing ends, ``listed/<bucket>.json`` records its shard
-count, and whoever records the last bucket writes the plan from the run's
+count (the last step's outcome), and whoever records the last bucket writes the plan from the run's
 ``start.json``; from there the run finalizes as before.
 """
 
@@ -31,7 +33,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared import storage
-from shared.errors import ConfigError, ConflictError, IntegrityError, RequestError
+from shared.errors import (
+    BackupFailed,
+    ConfigError,
+    ConflictError,
+    IntegrityError,
+    RequestError,
+)
 from shared.gcs.context import GcsContext
 from shared.gcs.reader import Position, SnapshotReader, SortedLookup
 from shared.gcs.run import (
@@ -54,6 +62,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 START_NAME = "start.json"
+STEP_RECORD_RETRIES = 10
 
 
 class ShardSink(Protocol):
@@ -175,11 +184,11 @@ def read_start(ctx: GcsContext, location: RunLocation) -> Plan:
 
 def run_step(ctx: GcsContext, ref: ListRef, sink: ShardSink) -> None:
     """List one step of ``ref``'s bucket and hand everything on; raises :class:`DRError`."""
-    backup, location, cursor = ctx.backup_bucket(), ref.location, ref.cursor
-    done = storage.read_json(backup, step_path(location, ref.bucket, cursor.step))
-    if done is not None:
+    location, cursor = ref.location, ref.cursor
+    attempt = _attempt(ctx, ref)
+    if attempt.outcome is not None:
         log.info("%s: already done (a repeated delivery); handing on again", ref.describe())
-        _hand_on(ctx, ref, done[0], sink)
+        _hand_on(ctx, ref, attempt.outcome, sink)
         return
     log.info(
         "%s: listing from %s", ref.describe(), repr(cursor.after) if cursor.after else "the start"
@@ -202,18 +211,95 @@ def run_step(ctx: GcsContext, ref: ListRef, sink: ShardSink) -> None:
     if listing.next_token is None:
         if lookup is not None:
             lookup.drain()  # the previous snapshot's whole-file check
-        outcome: dict[str, Any] = {"shards": shards}
+        outcome: dict[str, Any] = {"shards": shards, "step": cursor.step}
+        recorded = _record_listed(ctx, ref, outcome)
     else:
         base = lookup.position() if lookup is not None else Position()
         last = listing.last_name or after
         next_cursor = ListCursor(cursor.step + 1, listing.next_token, shards, last, base)
         outcome = {"next": next_cursor.to_json()}
-    try:
-        storage.create_json(backup, step_path(location, ref.bucket, cursor.step), outcome)
-    except ConflictError:
+        recorded = _record_step(ctx, ref, attempt, outcome)
+    if not recorded:
         log.warning("%s: a concurrent delivery finished it first", ref.describe())
         return
     _hand_on(ctx, ref, outcome, sink)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """This attempt at a listing step: its number, and what an earlier attempt recorded."""
+
+    number: int
+    generation: int
+    outcome: Mapping[str, Any] | None = None
+
+
+def _attempt(ctx: GcsContext, ref: ListRef) -> Attempt:
+    """Count an attempt in the step's record, or find the outcome an earlier one recorded.
+
+    The step's record holds its attempt count until the step hands on the
+    rest of the listing (``next``); the step that ends the listing records
+    its outcome in ``listed/<bucket>.json`` instead. The first attempt costs
+    one create, as the outcome alone did. Past ``GCS_LIST_ATTEMPTS``
+    attempts the step raises :class:`BackupFailed`: the run fails loudly
+    rather than staying in flight forever.
+    """
+    backup, step = ctx.backup_bucket(), ref.cursor.step
+    path = step_path(ref.location, ref.bucket, step)
+    with contextlib.suppress(ConflictError):
+        return Attempt(1, storage.create_json(backup, path, {"attempts": 1}))
+    for _ in range(STEP_RECORD_RETRIES):
+        found = storage.read_json(backup, path)
+        if found is None:
+            raise IntegrityError(f"gs://{backup.name}/{path} (a listing step's record) is gone")
+        record, generation = found
+        if "next" in record:
+            return Attempt(int(record.get("attempts", 1)), generation, record)
+        listed = storage.read_json(backup, listed_path(ref.location, ref.bucket))
+        if listed is not None and listed[0].get("step", step) == step:
+            return Attempt(int(record.get("attempts", 1)), generation, listed[0])
+        number = int(record.get("attempts", 0)) + 1
+        if number > ctx.settings.list_attempts:
+            raise BackupFailed(
+                f"{ref.describe()} was attempted {number - 1} times without completing "
+                f"(GCS_LIST_ATTEMPTS={ctx.settings.list_attempts})"
+            )
+        try:
+            generation = storage.replace_json(backup, path, {"attempts": number}, generation)
+        except ConflictError:
+            continue  # a concurrent delivery counted too: count again on top of it
+        log.warning("%s: attempt %d", ref.describe(), number)
+        return Attempt(number, generation)
+    raise ConflictError(f"{ref.describe()}: its record kept changing")
+
+
+def _record_step(
+    ctx: GcsContext, ref: ListRef, attempt: Attempt, outcome: Mapping[str, Any]
+) -> bool:
+    """Record where the listing goes on; ``False`` if a concurrent delivery recorded it first."""
+    backup = ctx.backup_bucket()
+    path = step_path(ref.location, ref.bucket, ref.cursor.step)
+    generation = attempt.generation
+    for _ in range(STEP_RECORD_RETRIES):
+        try:
+            storage.replace_json(backup, path, {"attempts": attempt.number, **outcome}, generation)
+        except ConflictError:
+            found = storage.read_json(backup, path)
+            if found is None or "next" in found[0]:
+                return False
+            generation = found[1]  # a concurrent attempt counted itself: record over it
+            continue
+        return True
+    raise ConflictError(f"{ref.describe()}: its record kept changing")
+
+
+def _record_listed(ctx: GcsContext, ref: ListRef, outcome: Mapping[str, Any]) -> bool:
+    """Record the bucket's listing as ended; ``False`` if a concurrent delivery did first."""
+    try:
+        storage.create_json(ctx.backup_bucket(), listed_path(ref.location, ref.bucket), outcome)
+    except ConflictError:
+        return False
+    return True
 
 
 def _hand_on(ctx: GcsContext, ref: ListRef, outcome: Mapping[str, Any], sink: ShardSink) -> None:
@@ -227,8 +313,6 @@ def _bucket_listed(ctx: GcsContext, location: RunLocation, bucket: str, shards: 
     """Record ``bucket`` as listed; the last bucket to finish writes the plan."""
     backup = ctx.backup_bucket()
     log.info("gs://%s: listed, %d shard(s)", bucket, shards)
-    with contextlib.suppress(ConflictError):  # a repeated delivery: recorded by the same step
-        storage.create_json(backup, listed_path(location, bucket), {"shards": shards})
     header = read_start(ctx, location)
     counts = {}
     for name in header.shards:
