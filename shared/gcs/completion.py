@@ -59,9 +59,9 @@ def _group_size(plan: Plan, bucket: str, group: int) -> int:
 
 
 def _group_of_result(name: str) -> tuple[str, int]:
-    """``(bucket, group)`` of ``.../done/<bucket>/<NNNNNN>.json``."""
+    """``(bucket, group)`` of ``.../done/<bucket>/<NNNNNN>.part``."""
     bucket, leaf = name.rsplit("/", 2)[-2:]
-    return bucket, int(leaf.removesuffix(".json")) // GROUP
+    return bucket, int(leaf.split(".", 1)[0]) // GROUP
 
 
 def _mark(ctx: GcsContext, location: RunLocation, bucket: str, group: int) -> None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -40,6 +40,7 @@ from shared.errors import (
     IntegrityError,
     RequestError,
 )
+from shared.gcs import critical
 from shared.gcs.context import GcsContext
 from shared.gcs.reader import Position, SnapshotReader, SortedLookup
 from shared.gcs.run import (
@@ -193,14 +194,17 @@ def run_step(ctx: GcsContext, ref: ListRef, sink: ShardSink) -> None:
     log.info(
         "%s: listing from %s", ref.describe(), repr(cursor.after) if cursor.after else "the start"
     )
-    lookup = base_lookup(ctx, read_start(ctx, location), ref.bucket, cursor.base)
+    header = read_start(ctx, location)
+    lookup = base_lookup(ctx, header, ref.bucket, cursor.base)
+    sources = tuple(header.shards)
+    wanted = critical.wanted(critical.parse_all(header.critical, sources), ref.bucket, sources)
     shards, after = cursor.shard, cursor.after
     for index, items in _recorded(ctx, location, ref.bucket, cursor.shard):
         sink.submit(ShardRef(location, ref.bucket, index), items)
         shards, after = index + 1, items[-1].entry.name
     listing = Listing(ctx, ref.bucket, cursor.page_token, ctx.settings.list_pages)
     batch: list[TodoItem] = []
-    for item in listing.items(lookup, after):
+    for item in listing.items(lookup, after, wanted):
         batch.append(item)
         if len(batch) == ctx.settings.shard_size:
             sink.submit(ShardRef(location, ref.bucket, shards), batch)
@@ -379,8 +383,11 @@ class Listing:
         self.next_token: str | None = None
         self.last_name: str | None = None
 
-    def items(self, lookup: SortedLookup | None, after: str | None = None) -> Iterator[TodoItem]:
-        """Objects in name order (those after ``after``), ``reuse`` when the base holds them."""
+    def items(
+        self, lookup: SortedLookup | None, after: str | None = None, wanted: Set[str] = frozenset()
+    ) -> Iterator[TodoItem]:
+        """Objects in name order (those after ``after``), ``reuse`` when the base holds them,
+        ``critical`` when named in ``wanted``."""
         where = f"listing gs://{self.bucket}"
         with storage.translate_errors(where):
             for page, token in self._prefetched():
@@ -391,10 +398,10 @@ class Listing:
                     entry = ObjectEntry.from_blob(self.bucket, blob)
                     earlier = lookup.find(entry.name) if lookup is not None else None
                     self.last_name = entry.name
-                    if earlier is not None and earlier.same_bytes(entry):
-                        yield TodoItem(replace(entry, copy=earlier.copy), reuse=True)
-                    else:
-                        yield TodoItem(entry, reuse=False)
+                    reuse = earlier is not None and earlier.same_bytes(entry)
+                    if earlier is not None and reuse:
+                        entry = replace(entry, copy=earlier.copy)
+                    yield TodoItem(entry, reuse, entry.name in wanted)
 
     def _prefetched(self) -> Iterator[tuple[list[Blob], str | None]]:
         """Pages with the token after each; the next fetched on its own thread meanwhile."""

@@ -35,7 +35,8 @@ def done_prefix(location: RunLocation) -> str:
 
 
 def done_path(location: RunLocation, bucket: str, index: int) -> str:
-    return f"{done_prefix(location)}{bucket}/{index:06d}.json"
+    """The shard's result: its part of the snapshot, its summary attached (:mod:`.parts`)."""
+    return f"{done_prefix(location)}{bucket}/{index:06d}.part"
 
 
 def snapshot_path(location: RunLocation, bucket: str) -> str:
@@ -142,50 +143,23 @@ class ShardResult:
     changed: tuple[str, ...] = ()
     failed: tuple[tuple[str, str], ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "entries": [entry.to_json() for entry in self.entries],
-            "copied": self.copied,
-            "reused": self.reused,
-            "existing": self.existing,
-            "vanished": list(self.vanished),
-            "changed": list(self.changed),
-            "failed": [{"name": name, "error": error} for name, error in self.failed],
-        }
-
-    @classmethod
-    def from_json(cls, data: Any, where: str) -> ShardResult:
-        try:
-            return cls(
-                entries=tuple(
-                    ObjectEntry.from_json(item, f"{where} entry {n}")
-                    for n, item in enumerate(data["entries"])
-                ),
-                copied=int(data["copied"]),
-                reused=int(data["reused"]),
-                existing=int(data["existing"]),
-                vanished=tuple(str(name) for name in data["vanished"]),
-                changed=tuple(str(name) for name in data["changed"]),
-                failed=tuple((str(f["name"]), str(f["error"])) for f in data["failed"]),
-            )
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise IntegrityError(
-                f"{where}: malformed shard result ({type(exc).__name__}: {exc})"
-            ) from None
-
 
 @dataclass(frozen=True)
 class TodoItem:
-    """One listed object and whether its copy already exists (reused from the base snapshot)."""
+    """One listed object; whether its copy already exists (reused from the base snapshot),
+    and whether it is a critical file (the finalizer checks those against the source)."""
 
     entry: ObjectEntry
     reuse: bool
+    critical: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.entry.to_json(), "reuse": self.reuse}
+        return {**self.entry.to_json(), "reuse": self.reuse} | (
+            {"critical": True} if self.critical else {}
+        )
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> TodoItem:
         if not isinstance(data, Mapping) or not isinstance(data.get("reuse"), bool):
             raise IntegrityError(f"{where}: malformed work item")
-        return cls(ObjectEntry.from_json(data, where), data["reuse"])
+        return cls(ObjectEntry.from_json(data, where), data["reuse"], data.get("critical") is True)
