@@ -174,11 +174,11 @@ GCS_LIST_PAGES = Key(
     "listing pages per invocation before the listing hands itself on, 1-100000",
     default=200,
 )
-GCS_LIST_RANGES = Key(
-    "GCS_LIST_RANGES",
-    s.integer(1, 1000),
-    "name ranges a bucket with a previous snapshot is listed in at once, 1-1000",
-    default=16,
+GCS_LIST_RANGE_OBJECTS = Key(
+    "GCS_LIST_RANGE_OBJECTS",
+    s.integer(1),
+    "objects per name range listed at once (from the previous snapshot), >= 1",
+    default=5_000_000,
 )
 GCS_LIST_ATTEMPTS = Key(
     "GCS_LIST_ATTEMPTS",
@@ -311,7 +311,7 @@ class GcsSettings:
     shard_topic: str = "dr-gcs-shards"
     list_page_size: int = 1000
     list_pages: int = 200
-    list_ranges: int = 16
+    list_range_objects: int = 5_000_000
     list_attempts: int = 5
 
 
@@ -484,7 +484,7 @@ def gcs_settings(src: Sources) -> GcsSettings:
         shard_topic=_or_default(src, DR_GCS_SHARD_TOPIC),
         list_page_size=_or_default(src, GCS_LIST_PAGE_SIZE),
         list_pages=_or_default(src, GCS_LIST_PAGES),
-        list_ranges=_or_default(src, GCS_LIST_RANGES),
+        list_range_objects=_or_default(src, GCS_LIST_RANGE_OBJECTS),
         list_attempts=_or_default(src, GCS_LIST_ATTEMPTS),
     )
 

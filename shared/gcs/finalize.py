@@ -99,9 +99,11 @@ def _finalize(ctx: GcsContext, location: RunLocation, plan: Plan) -> Manifest:
     artifacts, summaries = [], {}
     try:
         files = critical.parse_all(plan.critical, buckets)
-        for bucket, shards in plan.shards.items():
+        for bucket in plan.shards:
             wanted = critical.wanted(files, bucket, buckets)
-            artifact, summaries[bucket] = _write_snapshot(ctx, location, bucket, shards, wanted)
+            artifact, summaries[bucket] = _write_snapshot(
+                ctx, location, bucket, plan.series_of(bucket), wanted
+            )
             artifacts.append(artifact)
         verified, problems = critical.check(
             ctx.client(),
@@ -168,9 +170,15 @@ def _counts(plan: Plan, summaries: dict[str, BucketSummary]) -> dict[str, int]:
 
 
 def _write_snapshot(
-    ctx: GcsContext, location: RunLocation, bucket: str, shards: int, wanted: set[str]
+    ctx: GcsContext,
+    location: RunLocation,
+    bucket: str,
+    ranges: list[tuple[str, int]],
+    wanted: set[str],
 ) -> tuple[Artifact, BucketSummary]:
-    """Compose ``snapshot/<bucket>.jsonl`` from the shards' parts, in shard (= name) order.
+    """Compose ``snapshot/<bucket>.jsonl`` from the shards' parts, in name order.
+
+    ``ranges`` are the bucket's name ranges in order, each ``(series, shards)``.
 
     Only the parts' summaries are read (:mod:`shared.gcs.parts`); the bytes
     are concatenated server side (:mod:`shared.gcs.compose`) and checked by
@@ -180,9 +188,10 @@ def _write_snapshot(
     """
     backup = ctx.backup_bucket()
     path = snapshot_path(location, bucket)
+    shards = [(key, index) for key, count in ranges for index in range(count)]
     summary, found = _read_summaries(ctx, location, bucket, shards, wanted)
     size, crc32c = compose.combined((part.size, part.crc32c) for part in found)
-    sources = [done_path(location, bucket, index) for index in range(shards)]
+    sources = [done_path(location, key, index) for key, index in shards]
     try:
         blob: Blob | None = compose.compose(
             ctx, sources, path, JSONL, location.path(f"compose/{bucket}/")
@@ -197,13 +206,16 @@ def _write_snapshot(
 
 
 def _read_summaries(
-    ctx: GcsContext, location: RunLocation, bucket: str, shards: int, wanted: set[str]
+    ctx: GcsContext,
+    location: RunLocation,
+    bucket: str,
+    shards: list[tuple[str, int]],
+    wanted: set[str],
 ) -> tuple[BucketSummary, list[parts.PartSummary]]:
     """Every shard's summary, read on the copy threads; never the shards' entries."""
     found = list(
         ctx.parallel(
-            lambda index: parts.read_summary(ctx.backup_bucket(), location, bucket, index),
-            range(shards),
+            lambda shard: parts.read_summary(ctx.backup_bucket(), location, *shard), shards
         )
     )
     summary = BucketSummary()

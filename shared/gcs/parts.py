@@ -106,7 +106,7 @@ class PartSummary:
 
 def record(bucket: Bucket, shard: ShardRef, result: ShardResult, critical: Collection[str]) -> bool:
     """Create the shard's part with its summary; ``False`` if an earlier delivery recorded it."""
-    path = done_path(shard.location, shard.bucket, shard.index)
+    path = done_path(shard.location, shard.key, shard.index)
     text = json.dumps(
         PartSummary.of(result, critical).to_json(),
         sort_keys=True,
@@ -116,7 +116,7 @@ def record(bucket: Bucket, shard: ShardRef, result: ShardResult, critical: Colle
     metadata = {SUMMARY_KEY: text}
     if len(text.encode("utf-8")) > METADATA_BUDGET:
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-        aside = shard.location.path(f"summaries/{shard.bucket}/{shard.index:06d}-{digest}.json")
+        aside = shard.location.path(f"summaries/{shard.key}/{shard.index:06d}-{digest}.json")
         with contextlib.suppress(ConflictError):  # the same summary, from an attempt that died
             storage.create_json(bucket, aside, json.loads(text), compact=True)
         metadata = {SUMMARY_OBJECT_KEY: aside}
@@ -137,7 +137,7 @@ def record(bucket: Bucket, shard: ShardRef, result: ShardResult, critical: Colle
 
 def recorded(bucket: Bucket, shard: ShardRef) -> bool:
     """Whether the shard's part exists (one metadata read)."""
-    path = done_path(shard.location, shard.bucket, shard.index)
+    path = done_path(shard.location, shard.key, shard.index)
     with storage.translate_errors(f"gs://{bucket.name}/{path}"):
         return bucket.get_blob(path, retry=storage.retry_policy()) is not None
 

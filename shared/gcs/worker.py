@@ -38,7 +38,7 @@ _COUNT_RETRIES = 10
 
 def write_todo(ctx: GcsContext, shard: ShardRef, items: list[TodoItem]) -> None:
     """Record the shard's work list, once: a repeated listing step re-submits it unchanged."""
-    path = todo_path(shard.location, shard.bucket, shard.index)
+    path = todo_path(shard.location, shard.key, shard.index)
     try:
         storage.create_json(
             ctx.backup_bucket(), path, [item.to_json() for item in items], compact=True
@@ -48,7 +48,7 @@ def write_todo(ctx: GcsContext, shard: ShardRef, items: list[TodoItem]) -> None:
 
 
 def attempts_path(shard: ShardRef) -> str:
-    return shard.location.path(f"attempts/{shard.bucket}/{shard.index:06d}.json")
+    return shard.location.path(f"attempts/{shard.key}/{shard.index:06d}.json")
 
 
 def count_attempt(ctx: GcsContext, shard: ShardRef) -> int:
@@ -88,7 +88,7 @@ def process_shard(ctx: GcsContext, shard: ShardRef, finalize: bool = True) -> Ma
 
 def _run(ctx: GcsContext, shard: ShardRef) -> tuple[ShardResult, set[str]]:
     """The shard's result, and the names of its critical files."""
-    path = todo_path(shard.location, shard.bucket, shard.index)
+    path = todo_path(shard.location, shard.key, shard.index)
     where = f"gs://{ctx.settings.backup_bucket}/{path}"
     found = storage.read_json(ctx.backup_bucket(), path)
     if found is None:
