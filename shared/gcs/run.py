@@ -70,8 +70,24 @@ def _with_range(body: dict[str, Any], name_range: int) -> dict[str, Any]:
     return body | ({"range": name_range} if name_range else {})
 
 
+class InRange:
+    """What shards and listing steps share: the name range of a bucket they belong to."""
+
+    bucket: str
+    name_range: int
+
+    @property
+    def key(self) -> str:
+        """The folder of the range's shards and steps (:func:`series`)."""
+        return series(self.bucket, self.name_range)
+
+    @property
+    def where(self) -> str:
+        return f"gs://{self.bucket}" + (f" range {self.name_range}" if self.name_range else "")
+
+
 @dataclass(frozen=True)
-class ShardRef:
+class ShardRef(InRange):
     """One shard of one name range of one source bucket in one run; a shard message."""
 
     location: RunLocation
@@ -79,13 +95,8 @@ class ShardRef:
     index: int
     name_range: int = 0
 
-    @property
-    def key(self) -> str:
-        return series(self.bucket, self.name_range)
-
     def describe(self) -> str:
-        where = f" range {self.name_range}" if self.name_range else ""
-        return f"shard {self.index} of gs://{self.bucket}{where} in run {self.location.run_id}"
+        return f"shard {self.index} of {self.where} in run {self.location.run_id}"
 
     def to_message(self) -> bytes:
         body = {

@@ -22,7 +22,7 @@ from shared import storage
 from shared.errors import BackupFailed, ConflictError, IntegrityError, RequestError
 from shared.gcs.context import GcsContext
 from shared.gcs.reader import Position
-from shared.gcs.run import SHARD_FIELDS, TARGET, check_bucket_name, message_range, series
+from shared.gcs.run import SHARD_FIELDS, TARGET, InRange, check_bucket_name, message_range
 from shared.manifest import RunLocation
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class ListCursor:
 
 
 @dataclass(frozen=True)
-class ListRef:
+class ListRef(InRange):
     """One listing step of one name range of one bucket in one run; a listing message."""
 
     location: RunLocation
@@ -73,16 +73,8 @@ class ListRef:
     cursor: ListCursor = field(default_factory=ListCursor)
     name_range: int = 0
 
-    @property
-    def key(self) -> str:
-        return series(self.bucket, self.name_range)
-
     def describe(self) -> str:
-        where = f" range {self.name_range}" if self.name_range else ""
-        return (
-            f"listing step {self.cursor.step} of gs://{self.bucket}{where} "
-            f"in run {self.location.run_id}"
-        )
+        return f"listing step {self.cursor.step} of {self.where} in run {self.location.run_id}"
 
     def to_message(self) -> bytes:
         body = {
