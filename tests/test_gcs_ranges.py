@@ -120,15 +120,28 @@ def test_ranges_listed_at_once_write_the_snapshot_of_one_listing(
         2: [lambda: put(source, names[1], b"recreated at the bound")],
     }
 
+    midway: list[str] = []
+
     def before_step(number: int, ref: ListRef) -> None:
         if ref.cursor.step == 0:
             for change in changes.pop(ref.name_range, []):
                 change()
+        elif not midway and ref.cursor.after is not None:  # inside a range, between its steps
+            # Past the next page's first name: an object created between the last page
+            # fetched and the next (the page token's position) is not in this run.
+            after, current = ref.cursor.after, {b.name for b in source.list_blobs()}
+            ahead = sorted(n for n in current if n > after and range_of(n) == ref.name_range)
+            created = f"{ahead[0]}-created-midway" if len(ahead) > 1 else ""
+            if created and range_of(created) == ref.name_range:
+                source.blob(ahead[-1]).delete()
+                put(source, created, b"new")
+                midway.extend([ahead[-1], created])
 
     with GcsContext(settings) as ctx:
         cut, steps = run_stepwise(ctx, before_step)
     assert cut.ok, cut.error
     assert not changes
+    assert midway  # an object deleted and one created inside a range, while it was listed
     assert {ref.name_range for ref in steps} == {0, 1, 2, 3}
     whole = run_backup(make_settings([source.name], single.name))
     assert whole.ok, whole.error
