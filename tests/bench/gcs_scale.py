@@ -1,6 +1,7 @@
 """Benchmark: a bucket listed in name ranges at once, and a snapshot composed from parts.
 
     python -m tests.bench.gcs_scale [--objects 10000] [--ranges 8] [--shard-size 50]
+                                    [--page-size 1000]
 
 On one fake-gcs-server (memory backend), after a first backup run of
 ``--objects`` objects in shards of ``--shard-size``:
@@ -36,7 +37,7 @@ def _show(label: str, seconds: float, counts: Counter[str]) -> None:
     print(f"  {label:<34} {seconds:8.2f} s   {calls}", flush=True)
 
 
-def run(objects: int, ranges_wanted: int, shard_size: int) -> dict[str, float]:
+def run(objects: int, ranges_wanted: int, shard_size: int, page_size: int) -> dict[str, float]:
     from shared import config, logs, storage
     from shared.gcs import compose, listing, ranges
     from shared.gcs.backup import run_backup
@@ -63,6 +64,7 @@ def run(objects: int, ranges_wanted: int, shard_size: int) -> dict[str, float]:
                 "GCS_SOURCE_BUCKETS": source,
                 "GCS_BACKUP_BUCKET": backup,
                 "GCS_SHARD_SIZE": str(shard_size),
+                "GCS_LIST_PAGE_SIZE": str(page_size),
                 "GCS_LIST_RANGE_OBJECTS": str(-(-objects // ranges_wanted)),
             }))  # fmt: skip
             first = run_backup(settings, new_client=new_client)
@@ -129,8 +131,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--objects", type=int, default=10_000)
     parser.add_argument("--ranges", type=int, default=8)
     parser.add_argument("--shard-size", type=int, default=50)
+    parser.add_argument("--page-size", type=int, default=1000)
     args = parser.parse_args(argv)
-    t = run(args.objects, args.ranges, args.shard_size)
+    t = run(args.objects, args.ranges, args.shard_size, args.page_size)
     print(
         f"\nlisting: one {t['one listing']:.1f} s, in ranges {t['ranges']:.1f} s "
         f"({t['one listing'] / t['ranges']:.1f}x); snapshot: streamed {t['stream']:.1f} s, "
