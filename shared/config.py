@@ -174,6 +174,18 @@ GCS_LIST_PAGES = Key(
     "listing pages per invocation before the listing hands itself on, 1-100000",
     default=200,
 )
+GCS_LIST_RANGE_OBJECTS = Key(
+    "GCS_LIST_RANGE_OBJECTS",
+    s.integer(1),
+    "objects per name range listed at once (from the previous snapshot), >= 1",
+    default=5_000_000,
+)
+GCS_LIST_ATTEMPTS = Key(
+    "GCS_LIST_ATTEMPTS",
+    s.integer(1, 100),
+    "attempts at one listing step before the run fails, 1-100",
+    default=5,
+)
 
 DR_MONGODB_JOB = Key(
     "DR_MONGODB_JOB",
@@ -347,6 +359,8 @@ class GcsSettings:
     list_page_size: int = 1000
     list_pages: int = 200
     function_project: str | None = None  # GOOGLE_CLOUD_PROJECT: where the shard topic lives
+    list_range_objects: int = 5_000_000
+    list_attempts: int = 5
 
 
 @dataclass(frozen=True)
@@ -587,6 +601,8 @@ def gcs_settings(src: Sources) -> GcsSettings:
         list_page_size=_or_default(src, GCS_LIST_PAGE_SIZE),
         list_pages=_or_default(src, GCS_LIST_PAGES),
         function_project=src.get(GOOGLE_CLOUD_PROJECT),
+        list_range_objects=_or_default(src, GCS_LIST_RANGE_OBJECTS),
+        list_attempts=_or_default(src, GCS_LIST_ATTEMPTS),
     )
 
 

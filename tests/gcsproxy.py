@@ -29,7 +29,9 @@ import pytest
 
 from tests.devstack.storage import FakeGcsServer
 
-CLASS_A = frozenset({"objects.list", "objects.insert", "objects.rewrite", "objects.patch"})
+CLASS_A = frozenset(
+    {"objects.list", "objects.insert", "objects.rewrite", "objects.compose", "objects.patch"}
+)
 CLASS_B = frozenset({"objects.get", "objects.download", "buckets.get"})
 
 
@@ -76,6 +78,7 @@ _ROUTES: tuple[
     (r"^/upload/", lambda m: "objects.insert"),
     (r"^/download/", lambda m: "objects.download"),
     (r"/rewriteTo/", lambda m: "objects.rewrite"),
+    (r"/b/[^/]+/o/.+/compose$", lambda m: "objects.compose"),
     (r"/b/[^/]+/o/", lambda m: f"objects.{_OBJECT_VERBS.get(m, m.lower())}"),
     (r"/b/[^/]+/o$", lambda m: "objects.list" if m == "GET" else "objects.insert"),
     (r"/b/[^/]+$", lambda m: _BUCKET_VERBS.get(m, "buckets.patch")),

@@ -13,26 +13,28 @@ one report.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from shared import storage
 from shared.backup_end import end_backup
 from shared.errors import ConflictError, DRError, IntegrityError
-from shared.gcs import completion, critical, sweep
+from shared.gcs import completion, compose, critical, parts, sweep
 from shared.gcs.context import GcsContext
 from shared.gcs.run import (
     PLAN_NAME,
     Plan,
     ShardRef,
-    ShardResult,
     done_path,
     snapshot_path,
 )  # fmt: skip
-from shared.gcs.snapshot import JSONL, ObjectEntry, write_lines
+from shared.gcs.snapshot import JSONL, ObjectEntry
 from shared.manifest import Artifact, Manifest, RunLocation
 from shared.notify.message import human_size
+
+if TYPE_CHECKING:
+    from google.cloud.storage import Blob
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +55,16 @@ class BucketSummary:
     failed: list[str] = field(default_factory=list)
     wanted: dict[str, ObjectEntry] = field(default_factory=dict)
 
-    def add(self, bucket: str, result: ShardResult, wanted: set[str]) -> None:
-        self.objects += len(result.entries)
-        self.bytes += sum(entry.size for entry in result.entries)
-        self.copied += result.copied
-        self.reused += result.reused
-        self.existing += result.existing
-        self.vanished += [f"gs://{bucket}/{name}" for name in result.vanished]
-        self.changed += [f"gs://{bucket}/{name}" for name in result.changed]
-        self.failed += [f"gs://{bucket}/{name}: {error}" for name, error in result.failed]
-        self.wanted.update({e.name: e for e in result.entries if e.name in wanted})
+    def add(self, bucket: str, part: parts.PartSummary, wanted: set[str]) -> None:
+        self.objects += part.objects
+        self.bytes += part.bytes
+        self.copied += part.copied
+        self.reused += part.reused
+        self.existing += part.existing
+        self.vanished += [f"gs://{bucket}/{name}" for name in part.vanished]
+        self.changed += [f"gs://{bucket}/{name}" for name in part.changed]
+        self.failed += [f"gs://{bucket}/{name}: {error}" for name, error in part.failed]
+        self.wanted.update({e.name: e for e in part.critical if e.name in wanted})
 
 
 def read_manifest(ctx: GcsContext, location: RunLocation) -> Manifest | None:
@@ -101,9 +103,11 @@ def _finalize(ctx: GcsContext, location: RunLocation, plan: Plan) -> Manifest:
     artifacts, summaries = [], {}
     try:
         files = critical.parse_all(plan.critical, buckets)
-        for bucket, shards in plan.shards.items():
+        for bucket in plan.shards:
             wanted = critical.wanted(files, bucket, buckets)
-            artifact, summaries[bucket] = _write_snapshot(ctx, location, bucket, shards, wanted)
+            artifact, summaries[bucket] = _write_snapshot(
+                ctx, location, bucket, plan.series_of(bucket), wanted
+            )
             artifacts.append(artifact)
         verified, problems = critical.check(
             ctx.client(),
@@ -170,51 +174,58 @@ def _counts(plan: Plan, summaries: dict[str, BucketSummary]) -> dict[str, int]:
 
 
 def _write_snapshot(
-    ctx: GcsContext, location: RunLocation, bucket: str, shards: int, wanted: set[str]
-) -> tuple[Artifact, BucketSummary]:
-    """Write ``snapshot/<bucket>.jsonl`` from the shard results, in shard (= name) order.
-
-    If another finalizer wrote it first (the create fails), its content must
-    equal what we would write, since both come from the same immutable shard
-    results; that is checked by size and CRC32C rather than assumed.
-    """
-    backup = ctx.backup_bucket()
-    path = snapshot_path(location, bucket)
-    stored: list[storage.StoredObject] = []
-    try:
-        with storage.upload_stream(backup, path, JSONL, stored) as sink:
-            summary = _stream_results(ctx, location, bucket, shards, wanted, sink.write)
-        return Artifact(path, stored[0].size, stored[0].sha256, stored[0].crc32c), summary
-    except ConflictError:
-        log.info("gs://%s/%s exists (another finalizer); checking it", backup.name, path)
-    sums = storage.Checksums()
-    summary = _stream_results(ctx, location, bucket, shards, wanted, sums.update)
-    with storage.translate_errors(f"gs://{backup.name}/{path}"):
-        blob = backup.get_blob(path, retry=storage.retry_policy())
-    if blob is None or (blob.size, blob.crc32c) != (sums.size, sums.crc32c):
-        raise IntegrityError(f"gs://{backup.name}/{path} differs from the shard results it lists")
-    return Artifact(path, sums.size, sums.sha256, sums.crc32c), summary
-
-
-def _stream_results(
     ctx: GcsContext,
     location: RunLocation,
     bucket: str,
-    shards: int,
+    ranges: list[tuple[str, int]],
     wanted: set[str],
-    write: Callable[[bytes], object],
-) -> BucketSummary:
-    summary = BucketSummary()
+) -> tuple[Artifact, BucketSummary]:
+    """Compose ``snapshot/<bucket>.jsonl`` from the shards' parts, in name order.
+
+    ``ranges`` are the bucket's name ranges in order, each ``(series, shards)``.
+
+    Only the parts' summaries are read (:mod:`shared.gcs.parts`); the bytes
+    are concatenated server side (:mod:`shared.gcs.compose`) and checked by
+    size and CRC32C against what the parts say. If another finalizer
+    composed it first (the create fails), the same check covers its object.
+    The SHA-256 is not recorded: it would take reading every byte.
+    """
     backup = ctx.backup_bucket()
-    for index in range(shards):
-        path = done_path(location, bucket, index)
-        found = storage.read_json(backup, path)
-        if found is None:
-            raise IntegrityError(f"gs://{backup.name}/{path} (a shard result) disappeared")
-        result = ShardResult.from_json(found[0], f"gs://{backup.name}/{path}")
-        summary.add(bucket, result, wanted)
-        write_lines(list(result.entries), write)
-    return summary
+    path = snapshot_path(location, bucket)
+    shards = [(key, index) for key, count in ranges for index in range(count)]
+    summary, found = _read_summaries(ctx, location, bucket, shards, wanted)
+    size, crc32c = compose.combined((part.size, part.crc32c) for part in found)
+    sources = [done_path(location, key, index) for key, index in shards]
+    try:
+        blob: Blob | None = compose.compose(
+            ctx, sources, path, JSONL, location.path(f"compose/{bucket}/")
+        )
+    except ConflictError:
+        log.info("gs://%s/%s exists (another finalizer); checking it", backup.name, path)
+        with storage.translate_errors(f"gs://{backup.name}/{path}"):
+            blob = backup.get_blob(path, retry=storage.retry_policy())
+    if blob is None or (blob.size, blob.crc32c) != (size, crc32c):
+        raise IntegrityError(f"gs://{backup.name}/{path} differs from the shard results it lists")
+    return Artifact(path, size, "", crc32c), summary
+
+
+def _read_summaries(
+    ctx: GcsContext,
+    location: RunLocation,
+    bucket: str,
+    shards: list[tuple[str, int]],
+    wanted: set[str],
+) -> tuple[BucketSummary, list[parts.PartSummary]]:
+    """Every shard's summary, read on the copy threads; never the shards' entries."""
+    found = list(
+        ctx.parallel(
+            lambda shard: parts.read_summary(ctx.backup_bucket(), location, *shard), shards
+        )
+    )
+    summary = BucketSummary()
+    for part in found:
+        summary.add(bucket, part, wanted)
+    return summary, found
 
 
 def record_failure(
