@@ -19,6 +19,7 @@ TESTING = ("-r", "tests/requirements.txt")
 BENCHMARKS = (
     "tests.bench.crypto_pipeline",
     "tests.bench.gcs_backup",
+    "tests.bench.gcs_scale",
     "tests.bench.mongodb_dump",
 )
 

@@ -5,10 +5,11 @@ A run ends in exactly one place, in this order, each step for a reason:
 1. **Commit** the manifest with ``if_generation_match=0``: the manifest is the
    run's commit point, so it exists at most once.
 2. **Read it back on conflict.** A create whose first response was lost is
-   retried and then meets its own manifest (412): if the stored manifest is
-   ours, this call is still the committer. If it is another's (two
-   completion steps raced), that one commits, prunes and reports; this one
-   returns the stored manifest and does nothing more.
+   retried and then meets its own manifest (412): if the stored manifest
+   carries this call's committer token (object metadata, random per call),
+   this call is still the committer. Otherwise another step committed (two
+   completion steps raced, possibly with identical manifests); that one
+   prunes and reports, and this one returns the stored manifest.
 3. **Retention** over the target's runs, one series per tier, through the
    guard rails of :mod:`shared.prune`, then the target's own clean-up of
    what removed runs leave behind (Cloud Storage's shared copies). Retention
@@ -23,6 +24,7 @@ and the report goes out once.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
     from google.cloud.storage import Bucket
 
 log = logging.getLogger(__name__)
+
+COMMITTER = "dr-committer"  # object metadata: the token of the call that created the manifest
 
 # After runs were removed: ``(runs kept, now) -> summary``; deletes what only they used.
 AfterPrune = Callable[[Sequence[CatalogEntry], datetime], str]
@@ -64,12 +68,14 @@ def end_backup(
     end: RunEnd, manifest: Manifest, details: Mapping[str, str] | None = None
 ) -> Manifest:
     """Commit ``manifest``, apply retention, send the run's one report; the stored manifest."""
-    where = f"gs://{end.bucket.name}/{manifest.location.manifest_path}"
+    path = manifest.location.manifest_path
+    where = f"gs://{end.bucket.name}/{path}"
+    token = secrets.token_hex(8)
     try:
-        storage.create_json(end.bucket, manifest.location.manifest_path, manifest.to_json())
+        storage.create_json(end.bucket, path, manifest.to_json(), metadata={COMMITTER: token})
     except ConflictError:
-        stored = _read_back(end, manifest)
-        if stored.to_json() != manifest.to_json():
+        stored, committer = _read_back(end, path)
+        if committer != token:
             log.info("run %s was ended by another step", manifest.location.run_id)
             return stored
         log.info("run %s: the manifest is ours (a retried commit)", manifest.location.run_id)
@@ -84,14 +90,15 @@ def end_backup(
     return manifest
 
 
-def _read_back(end: RunEnd, manifest: Manifest) -> Manifest:
-    path = manifest.location.manifest_path
+def _read_back(end: RunEnd, path: str) -> tuple[Manifest, str | None]:
+    """The stored manifest and the committer token it was created with."""
+    where = f"gs://{end.bucket.name}/{path}"
+    with storage.translate_errors(where):
+        blob = end.bucket.get_blob(path, retry=storage.retry_policy())
     found = storage.read_json(end.bucket, path)
-    if found is None:
-        raise IntegrityError(
-            f"gs://{end.bucket.name}/{path} was reported to exist and then was not there"
-        )
-    return Manifest.from_json(found[0], f"gs://{end.bucket.name}/{path}")
+    if blob is None or found is None:
+        raise IntegrityError(f"{where} was reported to exist and then was not there")
+    return Manifest.from_json(found[0], where), (blob.metadata or {}).get(COMMITTER)
 
 
 def apply_retention(end: RunEnd, *, dry_run: bool = False) -> str:

@@ -13,34 +13,20 @@ requests and responses are the same.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from google.cloud import firestore_admin_v1, run_v2, secretmanager, storage
     from google.cloud.pubsub_v1 import PublisherClient
 
+    from shared.config import Endpoints
     from shared.settings_source import SecretAccess
 
 
-@dataclass(frozen=True)
-class Endpoints:
-    """Endpoint overrides for APIs without an emulator; ``None`` means Google's default."""
+def _endpoints() -> Endpoints:
+    from shared import config
 
-    firestore_admin: str | None = None
-    cloud_run: str | None = None
-    secret_manager: str | None = None
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Endpoints:
-        env = os.environ if environ is None else environ
-        return cls(
-            firestore_admin=env.get("DR_FIRESTORE_ADMIN_ENDPOINT") or None,
-            cloud_run=env.get("DR_CLOUD_RUN_ENDPOINT") or None,
-            secret_manager=env.get("DR_SECRET_MANAGER_ENDPOINT") or None,
-        )
+    return config.endpoints(config.process_environment())
 
 
 def _override(endpoint: str | None) -> dict[str, Any]:
@@ -61,7 +47,9 @@ def storage_client(project: str | None = None) -> storage.Client:
     from google.auth.exceptions import DefaultCredentialsError
     from google.cloud import storage
 
-    if os.environ.get("STORAGE_EMULATOR_HOST"):
+    from shared import config
+
+    if config.storage_emulator(config.process_environment()):
         from google.auth.credentials import AnonymousCredentials
 
         return storage.Client(project=project or "local", credentials=AnonymousCredentials())
@@ -87,21 +75,21 @@ def firestore_admin_client(
 ) -> firestore_admin_v1.FirestoreAdminClient:
     from google.cloud import firestore_admin_v1
 
-    endpoints = endpoints or Endpoints.from_environ()
+    endpoints = endpoints or _endpoints()
     return firestore_admin_v1.FirestoreAdminClient(**_override(endpoints.firestore_admin))
 
 
 def run_jobs_client(endpoints: Endpoints | None = None) -> run_v2.JobsClient:
     from google.cloud import run_v2
 
-    endpoints = endpoints or Endpoints.from_environ()
+    endpoints = endpoints or _endpoints()
     return run_v2.JobsClient(**_override(endpoints.cloud_run))
 
 
 def run_executions_client(endpoints: Endpoints | None = None) -> run_v2.ExecutionsClient:
     from google.cloud import run_v2
 
-    endpoints = endpoints or Endpoints.from_environ()
+    endpoints = endpoints or _endpoints()
     return run_v2.ExecutionsClient(**_override(endpoints.cloud_run))
 
 
@@ -110,7 +98,7 @@ def secret_manager_client(
 ) -> secretmanager.SecretManagerServiceClient:
     from google.cloud import secretmanager
 
-    endpoints = endpoints or Endpoints.from_environ()
+    endpoints = endpoints or _endpoints()
     return secretmanager.SecretManagerServiceClient(**_override(endpoints.secret_manager))
 
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from shared import settings_source as s
 from shared.errors import ConfigError
-from shared.manifest import MANUAL_TIER, PERIODS, SCHEDULED_TIERS
+from shared.manifest import MANUAL_TIER, PERIODS, SCHEDULED_TIERS, TARGETS
 from shared.retention import Policy, Span
 from shared.secret import Secret
 from shared.settings_source import Key, SecretAccess, Sources
@@ -174,6 +174,18 @@ GCS_LIST_PAGES = Key(
     "listing pages per invocation before the listing hands itself on, 1-100000",
     default=200,
 )
+GCS_LIST_RANGE_OBJECTS = Key(
+    "GCS_LIST_RANGE_OBJECTS",
+    s.integer(1),
+    "objects per name range listed at once (from the previous snapshot), >= 1",
+    default=5_000_000,
+)
+GCS_LIST_ATTEMPTS = Key(
+    "GCS_LIST_ATTEMPTS",
+    s.integer(1, 100),
+    "attempts at one listing step before the run fails, 1-100",
+    default=5,
+)
 
 DR_MONGODB_JOB = Key(
     "DR_MONGODB_JOB",
@@ -181,6 +193,12 @@ DR_MONGODB_JOB = Key(
     "a Cloud Run job name projects/P/locations/L/jobs/J",
     required=True,
 )
+
+BACKUP_BUCKETS = {
+    "mongodb": MONGODB_GCS_BUCKET,
+    "firestore": FIRESTORE_GCS_BUCKET,
+    "gcs": GCS_BACKUP_BUCKET,
+}  # each target's backup bucket: where the console, freshness checks and drills look
 
 # --- restores ------------------------------------------------------------------------------
 DR_STATE_BUCKET = Key(
@@ -205,18 +223,41 @@ OBJECTIVE = "a duration such as 90min, 26h or 2d (s, min, h, d)"
 OBJECTIVES = {
     (kind, target): Key(f"{kind}_OBJECTIVE_{target.upper()}", s.duration, OBJECTIVE)
     for kind in ("RPO", "RTO")
-    for target in ("mongodb", "firestore", "gcs")
+    for target in TARGETS
 }
 DR_FRESHNESS_GRACE_MINUTES = Key(
     "DR_FRESHNESS_GRACE_MINUTES", s.integer(0), "minutes >= 0 past the schedule", default=180
 )
 
+# --- every process, from its environment alone (see process_environment) ------------------
+DR_LOG_FORMAT = Key(
+    "DR_LOG_FORMAT", s.matching(re.compile(r"^(text|json)$", re.I), "log format"), "text or json"
+)
+CLOUDSDK_CORE_PROJECT = Key(
+    "CLOUDSDK_CORE_PROJECT", s.matching(s.PROJECT_ID, "project id"), PROJECT
+)
+STORAGE_EMULATOR_HOST = Key("STORAGE_EMULATOR_HOST", s.text, "the URL of a Cloud Storage emulator")
+ENDPOINT = "the http(s) URL of a server speaking the API (a local stand-in)"
+ENDPOINTS = {
+    api: Key(name, s.matching(s.HTTP_URL, "URL"), ENDPOINT)
+    for api, name in (
+        ("firestore_admin", "DR_FIRESTORE_ADMIN_ENDPOINT"),
+        ("cloud_run", "DR_CLOUD_RUN_ENDPOINT"),
+        ("secret_manager", "DR_SECRET_MANAGER_ENDPOINT"),
+    )
+}
+ENVIRONMENT_ONLY = frozenset(
+    {DR_LOG_FORMAT.name, CLOUDSDK_CORE_PROJECT.name, STORAGE_EMULATOR_HOST.name}
+    | {key.name for key in ENDPOINTS.values()}
+)
+
+# A config file naming an environment-only key is warned about as for any unknown key.
 KNOWN_KEYS = (
     frozenset(key.name for key in globals().values() if isinstance(key, Key))
     | frozenset(key.name for key in OBJECTIVES.values())
     | frozenset(key.name for key in DR_RETENTION_WITHIN.values())
     | {s.CONFIG_FILE_VARIABLE}
-)
+) - ENVIRONMENT_ONLY
 
 
 @dataclass(frozen=True)
@@ -275,6 +316,23 @@ class MongoSettings:
 
 
 @dataclass(frozen=True)
+class MongoFunctionSettings:
+    """What the functions need of MongoDB: where its backups live, and the job that makes them.
+
+    No ``MONGODB_URI``: the functions never connect to MongoDB (the job
+    does), so they neither need nor hold the connection string. ``db_name``
+    is the configured production database, for the restore safety rule.
+    """
+
+    job: str
+    bucket: str
+    prefix: str
+    db_name: str | None
+    retention: TierRetention
+    notify: NotifySettings
+
+
+@dataclass(frozen=True)
 class FirestoreSettings:
     project_id: str
     bucket: str
@@ -284,6 +342,7 @@ class FirestoreSettings:
     notify: NotifySettings
     export_timeout_minutes: int = 720
     verify_sample: int = 10_000
+    state_bucket: str | None = None  # where restore imports in flight are recorded
 
 
 @dataclass(frozen=True)
@@ -299,6 +358,9 @@ class GcsSettings:
     shard_topic: str = "dr-gcs-shards"
     list_page_size: int = 1000
     list_pages: int = 200
+    function_project: str | None = None  # GOOGLE_CLOUD_PROJECT: where the shard topic lives
+    list_range_objects: int = 5_000_000
+    list_attempts: int = 5
 
 
 @dataclass(frozen=True)
@@ -349,6 +411,44 @@ class DrillSettings:
     window_days: int
 
 
+@dataclass(frozen=True)
+class Endpoints:
+    """Endpoint overrides for APIs without an emulator; ``None`` means Google's default."""
+
+    firestore_admin: str | None = None
+    cloud_run: str | None = None
+    secret_manager: str | None = None
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """What ``dr`` reads besides a target's own settings, each key optional until used.
+
+    ``locations`` holds the targets whose backup bucket is set; the accessors
+    name the missing key when a command needs one that is not.
+    """
+
+    locations: Mapping[str, BackupLocation]
+    state_bucket: str | None
+    encryption: EncryptionSettings
+    grace_minutes: int
+    firestore_database: str
+
+    def location(self, target: str) -> BackupLocation:
+        if target not in self.locations:
+            raise _unset(BACKUP_BUCKETS[target])
+        return self.locations[target]
+
+    def require_state_bucket(self) -> str:
+        if self.state_bucket is None:
+            raise _unset(DR_STATE_BUCKET)
+        return self.state_bucket
+
+
+def _unset(key: Key[Any]) -> ConfigError:
+    return ConfigError(f"{key.name} is not set; expected {key.form}")
+
+
 def sources(
     *,
     config_file: str | None = None,
@@ -386,6 +486,12 @@ def notify_settings(src: Sources) -> NotifySettings:
     )
 
 
+def encryption_settings(src: Sources) -> EncryptionSettings:
+    return EncryptionSettings(
+        key_files=_or_default(src, ENCRYPTION_KEY_FILE), key_secret=src.get(ENCRYPTION_KEY_SECRET)
+    )
+
+
 def mongodb_prefix(src: Sources) -> str:
     """``MONGODB_BACKUP_DIR`` (a local path in the old scripts) as an object prefix."""
     backup_dir = _or_default(src, MONGODB_BACKUP_DIR).strip("/")
@@ -415,27 +521,50 @@ def _days_retention(src: Sources, key: Key[int]) -> TierRetention:
     return tier_retention(src, {tier: Policy(within=within) for tier in SCHEDULED_TIERS})
 
 
+def mongodb_location(src: Sources) -> BackupLocation:
+    """Where MongoDB backups live (``MONGODB_GCS_BUCKET``, ``MONGODB_BACKUP_DIR``)."""
+    return BackupLocation(src.require(MONGODB_GCS_BUCKET), mongodb_prefix(src))
+
+
+def _mongodb_retention(src: Sources) -> TierRetention:
+    """The old scripts' grandfather-father-son counts, one series per tier."""
+    return tier_retention(
+        src,
+        {
+            "hourly": Policy(hourly=_or_default(src, HOURLY_RETENTION)),
+            "daily": Policy(daily=_or_default(src, RETENTION_DAILY)),
+            "weekly": Policy(weekly=_or_default(src, RETENTION_WEEKLY)),
+            "monthly": Policy(monthly=_or_default(src, RETENTION_MONTHLY)),
+        },
+        enable_hourly=_or_default(src, ENABLE_HOURLY),
+    )
+
+
+def mongodb_function_settings(src: Sources) -> MongoFunctionSettings:
+    """The functions' MongoDB settings; ``MONGODB_URI`` is neither read nor needed."""
+    location = mongodb_location(src)
+    return MongoFunctionSettings(
+        job=src.require(DR_MONGODB_JOB),
+        bucket=location.bucket,
+        prefix=location.prefix,
+        db_name=src.get(MONGODB_DB_NAME),
+        retention=_mongodb_retention(src),
+        notify=notify_settings(src),
+    )
+
+
 def mongodb_settings(src: Sources) -> MongoSettings:
+    """The job's MongoDB settings: everything a dump or a restore needs, the URI included."""
+    uri = src.require(MONGODB_URI)
+    location = mongodb_location(src)
     return MongoSettings(
-        uri=src.require(MONGODB_URI),
+        uri=uri,
         db_name=src.get(MONGODB_DB_NAME),
         is_atlas=_or_default(src, MONGODB_IS_ATLAS),
-        bucket=src.require(MONGODB_GCS_BUCKET),
-        prefix=mongodb_prefix(src),
-        encryption=EncryptionSettings(
-            key_files=_or_default(src, ENCRYPTION_KEY_FILE),
-            key_secret=src.get(ENCRYPTION_KEY_SECRET),
-        ),
-        retention=tier_retention(
-            src,
-            {
-                "hourly": Policy(hourly=_or_default(src, HOURLY_RETENTION)),
-                "daily": Policy(daily=_or_default(src, RETENTION_DAILY)),
-                "weekly": Policy(weekly=_or_default(src, RETENTION_WEEKLY)),
-                "monthly": Policy(monthly=_or_default(src, RETENTION_MONTHLY)),
-            },
-            enable_hourly=_or_default(src, ENABLE_HOURLY),
-        ),
+        bucket=location.bucket,
+        prefix=location.prefix,
+        encryption=encryption_settings(src),
+        retention=_mongodb_retention(src),
         compression_level=_or_default(src, COMPRESSION_LEVEL),
         parallel_collections=_or_default(src, MONGODB_PARALLEL_COLLECTIONS),
         notify=notify_settings(src),
@@ -454,6 +583,7 @@ def firestore_settings(src: Sources) -> FirestoreSettings:
         notify=notify_settings(src),
         export_timeout_minutes=_or_default(src, FIRESTORE_EXPORT_TIMEOUT_MINUTES),
         verify_sample=_or_default(src, FIRESTORE_VERIFY_SAMPLE),
+        state_bucket=_optional(src, DR_STATE_BUCKET),
     )
 
 
@@ -470,6 +600,9 @@ def gcs_settings(src: Sources) -> GcsSettings:
         shard_topic=_or_default(src, DR_GCS_SHARD_TOPIC),
         list_page_size=_or_default(src, GCS_LIST_PAGE_SIZE),
         list_pages=_or_default(src, GCS_LIST_PAGES),
+        function_project=src.get(GOOGLE_CLOUD_PROJECT),
+        list_range_objects=_or_default(src, GCS_LIST_RANGE_OBJECTS),
+        list_attempts=_or_default(src, GCS_LIST_ATTEMPTS),
     )
 
 
@@ -486,23 +619,21 @@ def _optional(src: Sources, key: Key[T]) -> T | None:
     return src.get(replace(key, required=False))
 
 
+def backup_locations(src: Sources) -> dict[str, BackupLocation]:
+    """Each target whose backup bucket is set (:data:`BACKUP_BUCKETS`), in :data:`TARGETS` order."""
+    buckets = {target: _optional(src, key) for target, key in BACKUP_BUCKETS.items()}
+    return {
+        target: BackupLocation(bucket, mongodb_prefix(src) if target == "mongodb" else "")
+        for target in TARGETS
+        if (bucket := buckets.get(target))
+    }
+
+
 def watch_settings(src: Sources) -> WatchSettings:
-    buckets = {
-        "mongodb": _optional(src, MONGODB_GCS_BUCKET),
-        "firestore": _optional(src, FIRESTORE_GCS_BUCKET),
-        "gcs": _optional(src, GCS_BACKUP_BUCKET),
-    }
-    prefixes = {"mongodb": mongodb_prefix(src)}
-    locations = {
-        target: BackupLocation(bucket, prefixes.get(target, ""))
-        for target, bucket in buckets.items()
-        if bucket
-    }
+    locations = backup_locations(src)
     if not locations:
-        raise ConfigError(
-            "no backup bucket is set; expected at least one of MONGODB_GCS_BUCKET, "
-            "FIRESTORE_GCS_BUCKET, GCS_BACKUP_BUCKET"
-        )
+        names = ", ".join(key.name for key in BACKUP_BUCKETS.values())
+        raise ConfigError(f"no backup bucket is set; expected at least one of {names}")
     hourly = _or_default(src, ENABLE_HOURLY)
     return WatchSettings(
         locations=locations,
@@ -534,4 +665,54 @@ def drill_settings(src: Sources) -> DrillSettings:
         objectives=objectives,
         timeout_minutes=_or_default(src, DR_DRILL_TIMEOUT_MINUTES),
         window_days=_or_default(src, DR_DRILL_WINDOW_DAYS),
+    )
+
+
+def process_environment(environ: Mapping[str, str] | None = None) -> Sources:
+    """The process environment alone, never a config file.
+
+    For the variables read before any config file is (the log format, the
+    project a log line's trace belongs to) and for those the client libraries
+    read from the environment themselves (an emulator, the project), where a
+    value in a file would be half-applied.
+    """
+    env = os.environ if environ is None else environ
+    return sources(environ={k: v for k, v in env.items() if k != s.CONFIG_FILE_VARIABLE})
+
+
+def log_format(src: Sources) -> str | None:
+    """``DR_LOG_FORMAT``: ``text`` or ``json``; ``None`` lets the stream decide."""
+    chosen = src.get(DR_LOG_FORMAT)
+    return chosen.lower() if chosen else None
+
+
+def project(src: Sources) -> str | None:
+    """``GOOGLE_CLOUD_PROJECT``, else gcloud's ``CLOUDSDK_CORE_PROJECT``."""
+    return src.get(GOOGLE_CLOUD_PROJECT) or src.get(CLOUDSDK_CORE_PROJECT)
+
+
+def storage_emulator(src: Sources) -> str | None:
+    """``STORAGE_EMULATOR_HOST``: a local Cloud Storage server, used without credentials."""
+    return src.get(STORAGE_EMULATOR_HOST)
+
+
+def endpoints(src: Sources) -> Endpoints:
+    """The ``DR_*_ENDPOINT`` overrides of the APIs that have no emulator."""
+    return Endpoints(**{api: src.get(key) for api, key in ENDPOINTS.items()})
+
+
+def target_retention(src: Sources, target: str) -> TierRetention:
+    """The retention ``target``'s backup runs apply (from its settings, as the runs load them)."""
+    loaders: Mapping[str, Callable[[Sources], MongoSettings | FirestoreSettings | GcsSettings]]
+    loaders = {"mongodb": mongodb_settings, "firestore": firestore_settings, "gcs": gcs_settings}
+    return loaders[target](src).retention
+
+
+def console_settings(src: Sources) -> ConsoleSettings:
+    return ConsoleSettings(
+        locations=backup_locations(src),
+        state_bucket=_optional(src, DR_STATE_BUCKET),
+        encryption=encryption_settings(src),
+        grace_minutes=_or_default(src, DR_FRESHNESS_GRACE_MINUTES),
+        firestore_database=_or_default(src, FIRESTORE_DATABASE),
     )

@@ -43,10 +43,19 @@ class RequestError(DRError):
     exit_code = 64  # EX_USAGE
 
 
-class BackupNotFound(DRError):
-    """No complete backup matches what was asked for."""
+class NotFound(DRError):
+    """What was asked for does not exist: a backup, an object, a restore request, a drill, a key.
+
+    The one "no such thing" of the product, whichever store was asked; the
+    message names what was looked for and where, so "wrong date" and "wrong
+    bucket" read differently.
+    """
 
     exit_code = 66  # EX_NOINPUT
+
+
+class BackupNotFound(NotFound):
+    """No complete backup matches what was asked for."""
 
 
 class IntegrityError(DRError):
@@ -75,7 +84,7 @@ class WrongKeyError(IntegrityError):
     """The data was encrypted with a different key than the one supplied."""
 
 
-class KeyNotFoundError(ConfigError):
+class KeyNotFoundError(NotFound):
     """The key id recorded in a backup is not available from the key source."""
 
 

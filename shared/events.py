@@ -21,13 +21,12 @@ import binascii
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import logs
+from shared import config, logs
 from shared.errors import DRError, RequestError
 
 log = logging.getLogger(__name__)
@@ -176,13 +175,13 @@ def pubsub_message(event_data: Any, event_id: str = "") -> PubSubMessage:
 def serve(cloud_event: Any, target: str, handler: Callable[[PubSubMessage], object]) -> None:
     """Run ``handler`` for one CloudEvent with logging configured and labelled."""
     logs.configure()
-    project = os.environ.get("GOOGLE_CLOUD_PROJECT")
-    trace = logs.trace_from_traceparent(_attribute(cloud_event, "traceparent"), project)
     event_id = str(_attribute(cloud_event, "id") or "")
-    with logs.run_context(trace=trace, target=target, event_id=event_id):
+    with logs.run_context(target=target, event_id=event_id):
         try:
-            message = pubsub_message(getattr(cloud_event, "data", None), event_id)
-            handler(message)
+            project = config.project(config.process_environment())
+            trace = logs.trace_from_traceparent(_attribute(cloud_event, "traceparent"), project)
+            with logs.run_context(trace=trace):
+                handler(pubsub_message(getattr(cloud_event, "data", None), event_id))
         except DRError as exc:
             if exc.retryable:
                 log.warning("%s: %s (will be retried)", type(exc).__name__, exc)

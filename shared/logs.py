@@ -20,12 +20,13 @@ import contextlib
 import contextvars
 import json
 import logging
-import os
 import sys
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from shared import config
+from shared.errors import ConfigError
 from shared.redact import redact
 
 _LABELS: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
@@ -35,7 +36,6 @@ _TRACE: contextvars.ContextVar[str | None] = contextvars.ContextVar("dr_trace", 
 _SOURCE = "logging.googleapis.com/sourceLocation"
 _LABELS_KEY = "logging.googleapis.com/labels"
 _TRACE_KEY = "logging.googleapis.com/trace"
-FORMAT_VARIABLE = "DR_LOG_FORMAT"
 _SEVERITY = {
     logging.DEBUG: "DEBUG",
     logging.INFO: "INFO",
@@ -120,16 +120,22 @@ def configure(
     """Route the root logger to one handler (idempotent: re-running replaces it).
 
     JSON lines, or readable lines when ``human`` (default: ``DR_LOG_FORMAT``,
-    else whether the stream is a terminal).
+    else whether the stream is a terminal). A wrong ``DR_LOG_FORMAT`` is
+    reported as the first log line rather than raised: the run it would stop
+    is more important than the form of its lines.
     """
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_dr_json", False):
             root.removeHandler(handler)
     stream = stream or sys.stdout
+    problem: ConfigError | None = None
     if human is None:
-        chosen = os.environ.get(FORMAT_VARIABLE, "").lower()
-        human = chosen == "text" or (chosen != "json" and stream.isatty())
+        try:
+            chosen = config.log_format(config.process_environment())
+        except ConfigError as exc:
+            chosen, problem = None, exc
+        human = chosen == "text" or (chosen is None and stream.isatty())
     handler = logging.StreamHandler(stream)
     handler.setFormatter(HumanFormatter() if human else CloudLoggingFormatter())
     handler._dr_json = True  # type: ignore[attr-defined]
@@ -138,6 +144,8 @@ def configure(
     # Client libraries are chatty at INFO about retries we already report.
     for noisy in ("urllib3", "google.auth", "google.api_core", "pymongo"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if problem is not None:
+        logging.getLogger(__name__).warning("%s; the stream decides the log format", problem)
 
 
 @contextlib.contextmanager

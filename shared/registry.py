@@ -44,10 +44,9 @@ def registry(store: StatusStore, clock: Clock = utc_now) -> Mapping[str, Registe
         return GcsRestoreTarget()
 
     def mongodb() -> RestoreTarget[Any]:
-        from shared import clients, config
         from shared.mongodb.target import MongoRestoreTarget
 
-        return MongoRestoreTarget(config.sources(secrets=clients.secret_access()))
+        return MongoRestoreTarget()
 
     builders = {"mongodb": mongodb, "firestore": firestore, "gcs": gcs}
     return {name: Registered(shape, builders[name]) for name, shape in shapes().items()}

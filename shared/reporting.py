@@ -2,7 +2,8 @@
 
 Every target ends a backup run the same way, so the mapping from a
 :class:`~shared.manifest.Manifest` to a :class:`~shared.notify.RunReport`
-lives here once: the same labels, counts and paths whichever target sent it.
+lives here once: the same labels, counts and paths whichever target sent it;
+so does the mapping from a restore's terminal phase and outcome.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from shared.config import NotifySettings
 from shared.manifest import Manifest
 from shared.notify import DeliveryResult, Notifier, RunReport
 from shared.secret import Secret
+from shared.target import RestoreOutcome
 
 log = logging.getLogger(__name__)
 
@@ -84,3 +86,46 @@ def deliver(report: RunReport, notifier: ReportSink) -> list[DeliveryResult]:
         extra={"fields": {"report": report.to_json()}},
     )
     return notifier.send(report)
+
+
+# A restore's terminal phase as a report status (any other phase: failed).
+RESTORE_STATUS = {
+    "Completed": "succeeded",
+    "Planned": "planned",
+    "Refused": "refused",
+    "PartiallyFailed": "partially_failed",
+}
+
+
+def restore_report(
+    target: str,
+    phase: str,
+    exit_code: int,
+    run_id: str,
+    times: tuple[datetime, datetime],
+    outcome: RestoreOutcome | None,
+    error: str | None,
+    status_record: str | None = None,
+) -> RunReport:
+    """The one notification of a restore that ended in ``phase`` (also the job's manual path)."""
+    mode = outcome.mode if outcome else "restore"
+    details = {
+        "phase": phase,
+        "exit code": str(exit_code),
+        "destination": outcome.destination if outcome else "",
+        "verified": str(outcome.verified) if outcome else "",
+    }
+    if status_record:
+        details["status record"] = status_record
+    return RunReport(
+        target=target,
+        operation={"test": "test restore", "plan": "restore plan"}.get(mode, "restore"),
+        status=RESTORE_STATUS.get(phase, "failed"),
+        run_id=run_id,
+        started=times[0],
+        finished=times[1],
+        counts=dict(outcome.counts) if outcome else {},
+        manifest_path=outcome.backup if outcome else None,
+        error=error,
+        details=details,
+    )

@@ -142,6 +142,7 @@ class Sources:
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+$")
+HTTP_URL = re.compile(r"^https?://[^\s/]+")
 
 
 def text(raw: str) -> str:
@@ -206,7 +207,7 @@ def secret_text(raw: str) -> Secret:
 
 
 def secret_url(raw: str) -> Secret:
-    if not re.match(r"^https?://[^\s/]+", raw):
+    if not HTTP_URL.match(raw):
         raise ValueError("not an http(s) URL")
     return Secret(raw)
 

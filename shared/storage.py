@@ -24,14 +24,14 @@ import functools
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import (
     ConflictError,
-    DRError,
     IntegrityError,
+    NotFound,
     PermissionDenied,
     SourceUnavailable,
 )
@@ -105,7 +105,7 @@ def translate_errors(what: str) -> Iterator[None]:
     except exceptions.PreconditionFailed as exc:
         raise ConflictError(f"{what}: changed concurrently (precondition failed)") from exc
     except exceptions.NotFound as exc:
-        raise DRError(f"{what}: not found ({exc.message})") from exc
+        raise NotFound(f"{what}: not found ({exc.message})") from exc
     except (exceptions.Forbidden, exceptions.Unauthorized) as exc:
         raise PermissionDenied(f"{what}: permission denied ({exc.message})") from exc
     except (exceptions.ServerError, exceptions.TooManyRequests) as exc:
@@ -124,13 +124,24 @@ def _encode(payload: Any, compact: bool = False) -> bytes:
     return text.encode("utf-8")
 
 
-def create_json(bucket: Bucket, name: str, payload: Any, *, compact: bool = False) -> int:
+def create_json(
+    bucket: Bucket,
+    name: str,
+    payload: Any,
+    *,
+    compact: bool = False,
+    metadata: Mapping[str, str] | None = None,
+) -> int:
     """Create ``name`` only if it does not exist; returns its generation.
 
     Raises :class:`ConflictError` when it exists: that is how a manifest commits
-    exactly once and a lock is taken by exactly one caller.
+    exactly once and a lock is taken by exactly one caller. ``metadata`` is
+    stored with the object (e.g. who wrote it, to tell a retried create of
+    one's own from another writer's).
     """
     blob = bucket.blob(name)
+    if metadata:
+        blob.metadata = dict(metadata)
     with translate_errors(f"gs://{bucket.name}/{name}"):
         blob.upload_from_string(
             _encode(payload, compact),
@@ -156,16 +167,12 @@ def replace_json(bucket: Bucket, name: str, payload: Any, generation: int) -> in
 
 def read_json(bucket: Bucket, name: str) -> tuple[Any, int] | None:
     """The parsed object and its generation, or ``None`` if it does not exist."""
-    from google.api_core import exceptions
-
     blob = bucket.blob(name)
     try:
         with translate_errors(f"gs://{bucket.name}/{name}"):
             data = blob.download_as_bytes(retry=retry_policy())
-    except DRError as exc:
-        if isinstance(exc.__cause__, exceptions.NotFound):
-            return None
-        raise
+    except NotFound:
+        return None
     try:
         return json.loads(data), int(blob.generation or 0)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -22,13 +22,14 @@ incident on its own (the errors alert covers the failure to read).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared import freshness, reporting, storage
 from shared.catalog import Catalog
+from shared.clock import Clock, utc_now
 from shared.config import WatchSettings
 from shared.errors import ConflictError, DRError
 from shared.freshness import Alert, Expectation, Freshness
@@ -134,9 +135,7 @@ def alert_report(alert: Alert) -> RunReport:
     )
 
 
-def on_check_message(
-    message: PubSubMessage, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-) -> CheckResult:
+def on_check_message(message: PubSubMessage, clock: Clock = utc_now) -> CheckResult:
     """``dr-freshness``: the body is ignored (the schedule sends ``{}``); runs at ``clock()``."""
     from shared import clients, config
     from shared.notify import Notifier

@@ -326,6 +326,21 @@ def mongo_db(mongo_client: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
+def dbs(mongo_client: Any) -> Iterator[Callable[[str], Any]]:
+    """``dbs(label)``: a fresh database, dropped after the test (with its test-mode scratch)."""
+    made: list[str] = []
+
+    def make(label: str) -> Any:
+        made.append(unique_db_name(label))
+        return mongo_client[made[-1]]
+
+    yield make
+    for name in mongo_client.list_database_names():
+        if any(name.startswith(base) for base in made):
+            mongo_client.drop_database(name)
+
+
+@pytest.fixture
 def clean_firestore(firestore_emulator: FirestoreEmulator) -> FirestoreEmulator:
     """The emulator with its default database emptied before the test."""
     firestore_emulator.clear()

@@ -1,6 +1,6 @@
 """The Firestore Admin API stand-in as a stack component, its fault rules, and test helpers.
 
-:func:`export_now` takes a finalized export; :class:`Restorer` plays the
+:func:`export_now` takes an ended export; :class:`Restorer` plays the
 dispatcher and the completion step for a restore, start to end.
 
 The stand-in runs as its own process (like every stand-in) against the
@@ -20,6 +20,7 @@ from tests.devstack.emulators import FirestoreEmulator
 from tests.polling import wait_until
 
 if TYPE_CHECKING:
+    from shared.firestore.backup import StartedExport
     from shared.firestore.restore import RestoreStarted
     from shared.manifest import Manifest
     from shared.target import RestoreOutcome
@@ -102,19 +103,38 @@ def wait_done(client: Any, operation: str | None) -> None:
     wait_until(lambda: admin.operation_status(client, operation).done, what=operation)
 
 
-def export_now(settings: Any, bucket: Any, client: Any, now: datetime | None = None) -> Manifest:
-    """Export now and finalize it at once, as the completion step would; its manifest."""
-    from shared.firestore import complete
-    from shared.firestore.export import start_export
+def backups(settings: Any, bucket: Any, client: Any, now: datetime | None = None) -> Any:
+    """The Firestore backup target on the test's bucket, its clock stopped at ``now`` if given."""
+    from shared.clock import utc_now
+    from shared.firestore.target import FirestoreBackupTarget
 
-    started = start_export(
-        settings, "daily", bucket=bucket, client=client, now=now or datetime.now(UTC)
-    )
+    return FirestoreBackupTarget(settings, bucket, client, (lambda: now) if now else utc_now)
+
+
+def start(
+    settings: Any, bucket: Any, client: Any, now: datetime | None = None, tier: str = "daily"
+) -> StartedExport:
+    """Start one export at ``now`` (a new run), as a trigger would, without completing others."""
+    from shared.firestore import backup
+    from shared.manifest import RunLocation, new_run_id
+
+    target = backups(settings, bucket, client, now)
+    location = RunLocation("", "firestore", tier, new_run_id(target.clock()))
+    started: StartedExport = backup.start(settings, location, end=target.run_end(), client=client)
+    return started
+
+
+def complete(settings: Any, bucket: Any, client: Any, now: datetime | None = None) -> Any:
+    """Run the backup completion step once at ``now``; what it did with each pending run."""
+    return backups(settings, bucket, client, now).complete()
+
+
+def export_now(settings: Any, bucket: Any, client: Any, now: datetime | None = None) -> Manifest:
+    """Export now and end the run at once, as the completion step would; its manifest."""
+    started = start(settings, bucket, client, now)
     assert started.operation is not None
     wait_done(client, started.operation)
-    complete.complete_exports(
-        settings, bucket=bucket, client=client, now=datetime.now(UTC), timeout=TIMEOUT
-    )
+    complete(settings, bucket, client)
     manifest: Manifest | None = next(
         e.manifest for e in runs(bucket) if e.backup_id == started.location.run_id
     )
@@ -153,7 +173,7 @@ class Restorer:
         )
 
     def finish(self, request_id: str) -> dict[str, Any]:
-        from shared.firestore.finish_restore import complete_restores
+        from shared.firestore.restore_completion import complete_restores
 
         def ended() -> bool:
             complete_restores(

@@ -24,7 +24,7 @@ from shared.gcs import lister, worker
 from shared.gcs.context import GcsContext
 from shared.gcs.listing import ListRef
 from shared.gcs.run import ShardRef, TodoItem
-from shared.notify import Backoff, Notifier
+from shared.notify import Backoff, DeliveryResult, Notifier, RunReport
 from tests.devstack.storage import unique_bucket_name
 
 T0 = datetime(2025, 3, 25, 3, 0, tzinfo=UTC)
@@ -56,6 +56,17 @@ class CollectingSink:
 
     def close(self) -> None:
         pass
+
+
+@dataclass
+class KeptReports:
+    """A report sink that keeps every report it is sent: the test reads them."""
+
+    sent: list[RunReport] = field(default_factory=list)
+
+    def send(self, report: RunReport) -> list[DeliveryResult]:
+        self.sent.append(report)
+        return []
 
 
 def list_only(ctx: GcsContext) -> list[ShardRef]:

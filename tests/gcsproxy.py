@@ -30,20 +30,22 @@ import pytest
 
 from tests.devstack.storage import FakeGcsServer
 
-CLASS_A = frozenset({"objects.list", "objects.insert", "objects.rewrite", "objects.patch"})
+CLASS_A = frozenset(
+    {"objects.list", "objects.insert", "objects.rewrite", "objects.compose", "objects.patch"}
+)
 CLASS_B = frozenset({"objects.get", "objects.download", "buckets.get"})
 
 
 @dataclass
 class Fault:
-    """Answer matching requests with ``status``; with ``lost``, after the server handled them.
+    """Answer ``times`` matching requests with ``status``; ``lost``: after forwarding them.
 
-    A lost response is what a dropped connection does to a write: it
-    happened, but the client hears an error and (if the call is retryable)
-    sends it again. A held request waits, unanswered and not forwarded, until
-    the test sets ``released`` (``arrived`` says it came): the test can kill
-    the client at exactly that point. ``body`` narrows the match to requests
-    whose body matches (a multipart upload names its object in the body).
+    ``body`` also matches the request body (an upload names its object there).
+    A lost response is the case a retried create must survive: the request
+    took effect upstream, and the client saw only an error. A ``held``
+    request waits, unanswered and not forwarded, until the test sets
+    ``released`` (``arrived`` says it came): the test can kill the client at
+    exactly that point.
     """
 
     method: str
@@ -51,8 +53,8 @@ class Fault:
     status: int
     times: int
     served: int = 0
-    body: re.Pattern[bytes] | None = None
     lost: bool = False
+    body: re.Pattern[bytes] | None = None
     held: bool = False
     arrived: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
@@ -83,6 +85,7 @@ _ROUTES: tuple[
     (r"^/upload/", lambda m: "objects.insert"),
     (r"^/download/", lambda m: "objects.download"),
     (r"/rewriteTo/", lambda m: "objects.rewrite"),
+    (r"/b/[^/]+/o/.+/compose$", lambda m: "objects.compose"),
     (r"/b/[^/]+/o/", lambda m: f"objects.{_OBJECT_VERBS.get(m, m.lower())}"),
     (r"/b/[^/]+/o$", lambda m: "objects.list" if m == "GET" else "objects.insert"),
     (r"/b/[^/]+$", lambda m: _BUCKET_VERBS.get(m, "buckets.patch")),
@@ -116,12 +119,12 @@ class StorageProxy:
         status: int,
         times: int = 1_000_000,
         *,
-        body: bytes | None = None,
         lost: bool = False,
+        body: bytes | None = None,
         held: bool = False,
     ) -> Fault:
-        pattern = re.compile(body) if body else None
-        fault = Fault(method, re.compile(path), status, times, body=pattern, lost=lost, held=held)
+        pattern = re.compile(body) if body is not None else None
+        fault = Fault(method, re.compile(path), status, times, lost=lost, body=pattern, held=held)
         self.faults.append(fault)
         return fault
 
@@ -177,9 +180,15 @@ def _handler(proxy: StorageProxy) -> type[BaseHTTPRequestHandler]:
             if fault is not None and fault.held:
                 fault.arrived.set()
                 fault.released.wait(timeout=300)
-            if fault is not None and not fault.lost:
-                self._fail(fault)
+            if fault is None or fault.lost:
+                status, passed, data = self._upstream(body)
+            if fault is not None:
+                error = b'{"error": {"code": %d, "message": "injected"}}' % fault.status
+                self._answer(fault.status, {"Content-Type": "application/json"}, error)
                 return
+            self._answer(status, passed, data)
+
+        def _upstream(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
             connection = http.client.HTTPConnection(upstream.netloc, timeout=30)
             headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
             connection.request(self.command, self.path, body=body, headers=headers)
@@ -191,14 +200,7 @@ def _handler(proxy: StorageProxy) -> type[BaseHTTPRequestHandler]:
                 if k.lower() not in ("transfer-encoding", "content-length", "connection")
             }
             connection.close()
-            if fault is not None:  # handled upstream; the answer is lost on the way back
-                self._fail(fault)
-                return
-            self._answer(response.status, passed, data)
-
-        def _fail(self, fault: Fault) -> None:
-            error = b'{"error": {"code": %d, "message": "injected"}}' % fault.status
-            self._answer(fault.status, {"Content-Type": "application/json"}, error)
+            return response.status, passed, data
 
         def _answer(self, status: int, headers: dict[str, str], data: bytes) -> None:
             self.send_response(status)

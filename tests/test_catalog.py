@@ -12,39 +12,11 @@ from hypothesis import strategies as st
 from shared import catalog, prune, storage
 from shared.catalog import Catalog, CatalogEntry
 from shared.errors import BackupNotFound, ConflictError, IntegrityError, RequestError
-from shared.manifest import PERIODS, Artifact, Manifest, RunLocation, new_run_id
+from shared.manifest import PERIODS, Manifest, RunLocation, new_run_id
 from shared.retention import Policy, Span
+from tests.catalog_fixtures import run
 
 NOW = datetime(2025, 3, 25, 12, 0, tzinfo=UTC)
-
-
-def run(
-    bucket: Any, tier: str, when: datetime, status: str | None = "succeeded", prefix: str = ""
-) -> RunLocation:
-    """A run with one artifact; ``status=None`` leaves it without a manifest (incomplete)."""
-    location = RunLocation(prefix, "mongodb", tier, new_run_id(when))
-    written: list[storage.StoredObject] = []
-    with storage.upload_stream(
-        bucket, location.path("dump.bin"), "application/octet-stream", written
-    ) as sink:
-        sink.write(b"x" * 1000)
-    if status is not None:
-        artifact = written[0]
-        catalog.commit(
-            bucket,
-            Manifest(
-                location=location,
-                status=status,
-                started=when,
-                finished=when + timedelta(minutes=5),
-                source={"database": "eyewear_ml"},
-                artifacts=(
-                    Artifact(artifact.name, artifact.size, artifact.sha256, artifact.crc32c),
-                ),
-                counts={"documents": 3},
-            ),
-        )
-    return location
 
 
 def test_create_json_commits_once_and_replace_needs_the_generation(bucket: Any) -> None:

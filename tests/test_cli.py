@@ -83,7 +83,7 @@ def test_status_reads_the_record_and_shows_the_time_to_restore(
     out = capsys.readouterr().out
     assert "Completed" in out
     assert "42.0 s" in out
-    assert cli.main(["status", "no-such-request"]) == 64
+    assert cli.main(["status", "no-such-request"]) == 66  # NotFound
 
 
 def test_the_alias_follows_only_with_wait() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -298,3 +299,46 @@ def test_a_byte_order_mark_at_the_top_of_a_conf_file_is_skipped(tmp_path: Path) 
 def test_a_byte_order_mark_inside_a_conf_file_is_named() -> None:
     with pytest.raises(ConfigError, match=r"t\.conf:2: .*byte order mark, BOM"):
         parse_conf('A="x"\n\ufeffB="y"', "t.conf", {})
+
+
+def test_process_settings_come_from_the_environment_alone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    conf = tmp_path / "dr.conf"
+    conf.write_text('DR_LOG_FORMAT="text"\nDR_CLOUD_RUN_ENDPOINT="http://127.0.0.1:1"\n')
+    environ = {
+        "DR_CONFIG_FILE": str(conf),
+        "CLOUDSDK_CORE_PROJECT": "eyewearml-dev",
+        "DR_SECRET_MANAGER_ENDPOINT": "http://127.0.0.1:8085",
+        "STORAGE_EMULATOR_HOST": "http://127.0.0.1:4443",
+    }
+    src = config.process_environment(environ)
+    assert config.log_format(src) is None  # a config file never sets these
+    with caplog.at_level(logging.WARNING):
+        config.sources(environ=environ)
+    assert f"unknown key DR_LOG_FORMAT in {conf} line 1 is ignored" in caplog.text
+    assert config.project(src) == "eyewearml-dev"
+    assert config.project(config.process_environment({"GOOGLE_CLOUD_PROJECT": "eyewearml-prod",
+                                                      "CLOUDSDK_CORE_PROJECT": "other-one"})) == (
+        "eyewearml-prod"
+    )  # fmt: skip
+    assert config.storage_emulator(src) == "http://127.0.0.1:4443"
+    assert config.endpoints(src) == config.Endpoints(secret_manager="http://127.0.0.1:8085")
+    assert config.log_format(config.process_environment({"DR_LOG_FORMAT": "JSON"})) == "json"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("DR_LOG_FORMAT", "xml", "DR_LOG_FORMAT from environment variable is 'xml'; expected text or json"),
+        ("DR_CLOUD_RUN_ENDPOINT", "localhost:8080", "DR_CLOUD_RUN_ENDPOINT from environment variable is 'localhost:8080'; expected the http(s) URL"),
+        ("GOOGLE_CLOUD_PROJECT", "My_Project", "GOOGLE_CLOUD_PROJECT from environment variable is 'My_Project'; expected a Google Cloud project id"),
+        ("CLOUDSDK_CORE_PROJECT", "x", "CLOUDSDK_CORE_PROJECT from environment variable is 'x'; expected a Google Cloud project id"),
+    ],
+)  # fmt: skip
+def test_a_bad_process_setting_names_the_key_its_origin_and_form(
+    key: str, value: str, expected: str
+) -> None:
+    src = config.process_environment({key: value})
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        (config.log_format(src), config.project(src), config.endpoints(src))

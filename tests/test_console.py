@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from shared.manifest import TARGETS
 from tests import eyewear
 from tests.devstack import envfile
 from tests.devstack.process import REPO_ROOT
@@ -63,7 +64,7 @@ def test_info_sees_every_target_fresh(deployment: Deployment) -> None:
     assert "local stack" in done.stdout
     assert "All targets have fresh backups." in done.stdout
     facts = json.loads(deployment.dr("info", "--json").stdout)
-    assert [t["target"] for t in facts["targets"]] == ["mongodb", "firestore", "gcs"]
+    assert [t["target"] for t in facts["targets"]] == list(TARGETS)
     assert facts["problems"] == []
 
 
@@ -93,7 +94,11 @@ def test_expected_failures_are_one_line_with_their_exit_code(
         (deployment.dr("show", "20200101T000000Z-00000000"), 66, "no backup"),
         (deployment.dr("show", "yesterday"), 64, "is not a run id"),
         (deployment.dr("verify", "--latest", "gcs", "--sample", "200%"), 64, "percentage"),
-        (deployment.dr("status", "12345"), 64, "did you mean msg-12345?"),
+        (deployment.dr("verify", "20200101T000000Z-00000000"), 66, "no backup"),
+        (deployment.dr("status", "12345"), 66, "is recorded (gs://"),
+        (deployment.dr("status", "12345"), 66, "did you mean msg-12345?"),
+        (deployment.dr("status", "no-such-request"), 66, "no restore request 'no-such-request'"),
+        (deployment.dr("--env", "staging", "info"), 66, "no environment 'staging' in "),
         (deployment.dr("--project", "no-such-project", "backup", "gcs"), 78, "wrong project"),
         (run_dr(("info",), tmp_path, {}), 78, "no local stack is up here"),
     ]
@@ -140,7 +145,7 @@ def test_a_named_environment_from_terraform_outputs(deployment: Deployment) -> N
     assert "Traceback" not in real.stderr
     assert real.stderr.count("\n") == 1
     missing = deployment.dr("--env", "staging", "info")
-    assert missing.returncode == 78
+    assert missing.returncode == 66
     assert "dr configure --from-terraform" in missing.stderr
 
 
@@ -210,6 +215,23 @@ def test_prune_removes_what_retention_marks_and_nothing_else(deployment: Deploym
     assert (done.returncode, done.stdout) == (0, "firestore: removed 1 run(s)\n"), done.stderr
     assert backups.get_blob(killed) is None
     assert deployment.dr("info").returncode == 0  # the backups themselves are all still there
+
+
+def test_prune_of_cloud_storage_removes_the_run_then_sweeps_its_copies(
+    deployment: Deployment,
+) -> None:
+    """Through the one retention path, whose Cloud Storage clean-up sweeps unreferenced copies."""
+    from shared.clients import storage_client
+
+    backups = storage_client().bucket(eyewear.BACKUP_BUCKET)
+    killed = "gcs/daily/2025-03-01/20250301T030000Z-0badc0de/todo/eyewearml-assets/000000.json"
+    backups.blob(killed).upload_from_string(b"[]")  # a run killed while listing, long ago
+    done = deployment.dr("prune", "gcs", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(r"gcs: removed 1 run\(s\), \d+ unreferenced copies\n", done.stdout)
+    assert backups.get_blob(killed) is None
+    kept = deployment.dr("verify", deployment.backups["gcs"].backup_id)
+    assert kept.returncode == 0, kept.stdout + kept.stderr  # the kept snapshot is whole
 
 
 @pytest.mark.parametrize("target", ["mongodb", "gcs"])

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from shared import logs
+from shared import config, logs
 from tests.devstack.process import REPO_ROOT
 
 
@@ -35,13 +35,27 @@ def test_both_forms_carry_the_same_facts() -> None:
     assert (entry["documents"], entry["ünï"]) == (1000, "cödé")
 
 
-@pytest.mark.parametrize(("chosen", "human"), [("json", False), ("text", True), ("", False)])
+@pytest.mark.parametrize(
+    ("chosen", "human"), [("json", False), ("text", True), ("TEXT", True), ("", False)]
+)
 def test_the_form_follows_the_variable_else_the_stream(
     chosen: str, human: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(logs.FORMAT_VARIABLE, chosen)
+    monkeypatch.setenv(config.DR_LOG_FORMAT.name, chosen)
     out = _log_one(human=None)  # a StringIO is not a terminal
     assert out.startswith("{") != human
+
+
+def test_a_wrong_log_format_is_the_first_line_and_the_stream_decides(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(config.DR_LOG_FORMAT.name, "xml")
+    warning, line = [json.loads(line) for line in _log_one(human=None).splitlines()]
+    assert warning["severity"] == "WARNING"
+    assert warning["message"].startswith(
+        "DR_LOG_FORMAT from environment variable is 'xml'; expected text or json"
+    )
+    assert line["message"] == "dumped eyewear_ml.people"
 
 
 def test_a_job_run_by_hand_on_a_terminal_prints_readable_lines() -> None:

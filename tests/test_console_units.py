@@ -14,6 +14,7 @@ import pytest
 from shared.catalog import CatalogEntry
 from shared.console import environment, follow, info, records
 from shared.manifest import Manifest, RunLocation, new_run_id
+from shared.restore.ending import exit_code_for
 from tests.devstack.process import REPO_ROOT
 
 NOW = datetime(2025, 3, 25, 12, 0, tzinfo=UTC)
@@ -33,7 +34,7 @@ NOW = datetime(2025, 3, 25, 12, 0, tzinfo=UTC)
     ],
 )
 def test_one_function_maps_a_record_to_its_exit_code(record: dict[str, Any], code: int) -> None:
-    assert records.exit_code(record) == code
+    assert exit_code_for(record) == code
 
 
 def test_the_confirm_to_send_is_read_from_the_record() -> None:

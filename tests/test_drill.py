@@ -21,7 +21,10 @@ import pytest
 
 from shared import config, statuspage
 from shared.catalog import Catalog
+from shared.clock import utc_now
 from shared.drill import figures, handlers, run
+from shared.errors import NotFound
+from shared.manifest import TARGETS
 from shared.notify import Notifier
 from tests import browser, eyewear
 from tests.conftest import patched_environ
@@ -58,7 +61,7 @@ def run_drill(drill_id: str) -> dict[str, Any]:
         drill_id,
         handlers.publisher(settings),
         Notifier(settings.watch.notify),
-        lambda: datetime.now(UTC),
+        utc_now,
         time.sleep,
     )
 
@@ -139,7 +142,7 @@ def test_dr_drill_restores_every_target_and_prints_rpo_and_rto(
     assert scratch_places(platform) == before  # every scratch copy was removed
     header = next(line for line in done.stdout.splitlines() if "RPO objective" in line)
     assert "RTO objective" in header
-    for target in ("mongodb", "firestore", "gcs"):
+    for target in TARGETS:
         [row] = [line for line in done.stdout.splitlines() if line.startswith(target)]
         assert "passed" in row
     [report] = json.loads(run_dr(("drills", "--json"), home, {}).stdout)
@@ -167,6 +170,20 @@ def test_a_redelivered_drill_start_names_the_same_drill() -> None:
     )
 
 
+def test_a_drill_that_does_not_exist_is_not_found_naming_where_it_was_looked_for(
+    platform: eyewear.Platform,
+) -> None:
+    from shared.clients import storage_client
+
+    settings = drill_settings()
+    with pytest.raises(NotFound) as caught:
+        run.advance(storage_client(), settings, "drill-19990101T000000Z", lambda body: None,
+                    Notifier(settings.watch.notify), utc_now())  # fmt: skip
+    where = f"gs://{settings.watch.state_bucket}/{run.PREFIX}"
+    assert str(caught.value) == f"no drill drill-19990101T000000Z in {where}"
+    assert caught.value.exit_code == 66
+
+
 def test_the_status_page_renders_in_a_real_browser(
     platform: eyewear.Platform, tmp_path: Path, require_installed: Any
 ) -> None:
@@ -181,7 +198,7 @@ def test_the_status_page_renders_in_a_real_browser(
     assert re.findall(r'(?:src|href)="(?!#)[^"]*"|url\((?!#)|@import', page) == []
     rendered = browser.render(path)
     assert rendered.console == []
-    for target in ("mongodb", "firestore", "gcs"):
+    for target in TARGETS:
         assert f'id="target-{target}"' in rendered.dom
     assert "drill-" in rendered.dom  # the drill history
     assert "No open incident." in rendered.dom

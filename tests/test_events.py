@@ -102,3 +102,16 @@ def test_serve_lets_retryable_errors_propagate_so_pubsub_retries_later() -> None
 
     with pytest.raises(SourceUnavailable):
         serve(event("scheduler_daily_push.json"), "gcs", handler)
+
+
+def test_serve_names_a_malformed_project_setting_and_acknowledges(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    called: list[PubSubMessage] = []
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "Not_A_Project")
+    with caplog.at_level(logging.ERROR):
+        serve(event("scheduler_daily_push.json"), "gcs", called.append)  # does not raise
+    assert called == []
+    assert "ConfigError: GOOGLE_CLOUD_PROJECT from environment variable is 'Not_A_Project'" in (
+        caplog.text
+    )

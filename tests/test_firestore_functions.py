@@ -3,7 +3,7 @@
 A scheduler-style message published to ``dr-firestore-backup`` reaches the
 ``firestore_backup`` entry point of ``functions/main.py`` through a push
 subscription of the Pub/Sub emulator; the function starts the export and
-returns; a message to ``dr-firestore-complete`` later finalizes it. The
+returns; a message to ``dr-firestore-complete`` later ends its run. The
 recorded push bodies under ``tests/data/events`` drive the same entry points
 in-process.
 """
@@ -20,8 +20,8 @@ import functions_framework
 import pytest
 
 from shared import catalog
-from shared.firestore import pending
-from shared.firestore.pending import PendingExport
+from shared.firestore import backup_record
+from shared.firestore.backup_record import PendingExport
 from tests import firestoredata
 from tests.devstack.functions import FunctionGroup, FunctionSpec
 from tests.devstack.storage import unique_bucket_name
@@ -72,7 +72,7 @@ def test_backup_and_completion_functions_triggered_through_pubsub(
     [run] = wait_until(exports.entries, what="the backup function's run")
 
     def started() -> PendingExport | None:
-        found = pending.read(bucket, run.location)
+        found = backup_record.read(bucket, run.location)
         return found[0] if found and found[0].operation else None
 
     record = wait_until(started, what="the pending record with its operation")

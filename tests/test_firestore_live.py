@@ -22,9 +22,11 @@ from typing import Any
 import pytest
 
 from shared import clients, config
-from shared.firestore import admin, complete, export, restore
-from shared.firestore.finish_restore import complete_restores
+from shared.firestore import admin, backup, restore
 from shared.firestore.request import FirestoreRestore
+from shared.firestore.restore_completion import complete_restores
+from shared.firestore.target import FirestoreBackupTarget
+from shared.manifest import RunLocation, new_run_id
 from shared.restore.status import StatusStore
 
 pytestmark = pytest.mark.live
@@ -93,15 +95,13 @@ def _until(step: Any, what: str) -> Any:
 
 def test_live_export_then_test_restore(live: dict[str, Any]) -> None:
     settings, bucket, client = live["settings"], live["bucket"], live["client"]
-    started = export.start_export(
-        settings, "daily", bucket=bucket, client=client, now=datetime.now(UTC)
-    )
+    target = FirestoreBackupTarget(settings, bucket, client)
+    location = RunLocation("", "firestore", "daily", new_run_id(datetime.now(UTC)))
+    started = backup.start(settings, location, end=target.run_end(), client=client)
     assert started.operation is not None
 
     def exported() -> bool:
-        results = complete.complete_exports(
-            settings, bucket=bucket, client=client, now=datetime.now(UTC), timeout=TIMEOUT
-        )
+        results = target.complete()
         return any(r.run_id == started.location.run_id and r.state != "running" for r in results)
 
     _until(exported, "the export")

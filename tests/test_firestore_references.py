@@ -16,9 +16,9 @@ import pytest
 from shared import registry
 from shared.console.restore import request_body
 from shared.errors import ConfigError, RequestError
-from shared.firestore import admin, documents, imports, references, verify
+from shared.firestore import admin, documents, references, restore_record, verify
 from shared.firestore.canonical import Reference
-from shared.firestore.imports import ImportJob
+from shared.firestore.restore_record import PendingImport
 from shared.restore import schema
 from tests import firestoredata
 from tests.devstack import rest
@@ -54,11 +54,11 @@ def _empty_database(restorer: Restorer, emulator: Any, project: str, database: s
     return name
 
 
-def _imported(restorer: Restorer, emulator: Any, database: str) -> tuple[str, ImportJob, str]:
+def _imported(restorer: Restorer, emulator: Any, database: str) -> tuple[str, PendingImport, str]:
     """A restore into the empty ``database`` whose import is done and not yet verified."""
     destination = _empty_database(restorer, emulator, restorer.settings.project_id, database)
     request_id, _ = restorer.start(target_database=database)
-    found = imports.read(restorer.store.bucket, request_id)
+    found = restore_record.read(restorer.store.bucket, request_id)
     assert found is not None
     wait_done(restorer.client, found[0].operation)
     return request_id, found[0], destination

@@ -14,20 +14,22 @@ from typing import Any
 import pytest
 
 from shared.errors import BackupNotFound, PermissionDenied, RefusedError, RequestError
-from shared.firestore import admin, complete, imports, restore, verify
-from shared.firestore.export import start_export
+from shared.firestore import admin, restore, restore_record, verify
+from shared.firestore.request import FirestoreRestore
 from shared.target import RestoreOutcome
 from tests import firestoredata
 from tests.firestorestack import (
     BROKEN_DB,
     DENIED_PROJECT,
     PLAIN_DB,
-    TIMEOUT,
     Restorer,
     Webhook,
+    complete,
     data_client,
     export_now,
+    seed,
     settings_for,
+    start,
     wait_done,
 )
 
@@ -55,7 +57,7 @@ def test_test_mode_imports_into_a_scratch_database_counts_it_and_deletes_it(
     assert admin.get_database(restorer.client, scratch) is None
     assert list(data_client(devstack.project, scratch.rsplit("/", 1)[1]).collections()) == []
     assert [p["phase"] for p in status["phases"]][-3:] == ["InProgress", "Verifying", "Completed"]
-    assert imports.in_flight(restorer.store.bucket) == []
+    assert restore_record.in_flight(restorer.store.bucket) == []
     test_reports = [r for r in webhook.received() if r["operation"] == "test restore"]
     assert [r["status"] for r in test_reports] == ["succeeded"]
 
@@ -99,6 +101,29 @@ def test_importing_into_production_needs_confirmation_and_leaves_other_documents
     assert status["result"]["counts"]["users"] == firestoredata.USERS + 1
 
 
+def test_a_database_holding_documents_needs_the_confirm_the_dispatcher_asks_for(
+    restorer: Restorer, firestore_emulator: Any, devstack: Any
+) -> None:
+    """One production rule: the library refuses what ``dr-restore`` would, naming the same confirm."""
+    export_now(restorer.settings, restorer.bucket, restorer.client)
+    seed(firestore_emulator, devstack.project, PLAIN_DB)  # another database, holding documents
+    confirm = f"{devstack.project}/{PLAIN_DB}"
+    today = datetime.now(UTC).date()
+    other = FirestoreRestore(today, target_database=PLAIN_DB)
+    assert restore.production_name(other, restorer.settings) == confirm
+    assert restore.production_name(FirestoreRestore(today), restorer.settings) == devstack.project
+    test = FirestoreRestore(today, test_mode=True)
+    assert restore.production_name(test, restorer.settings) is None
+
+    with pytest.raises(RefusedError, match=f'"confirm": "{confirm}"'):
+        restorer.start(target_database=PLAIN_DB)
+    _, plan = restorer.start(target_database=PLAIN_DB, dry_run=True)
+    assert isinstance(plan, RestoreOutcome)
+    assert f'"confirm": "{confirm}"' in plan.plan[-1]
+    request_id, _ = restorer.start(target_database=PLAIN_DB, confirm=confirm)
+    assert restorer.finish(request_id)["phase"] == "Completed"
+
+
 def test_a_dry_run_plans_and_says_what_an_import_does(restorer: Restorer) -> None:
     export_now(restorer.settings, restorer.bucket, restorer.client)
     _, plan = restorer.start(dry_run=True)
@@ -107,7 +132,7 @@ def test_a_dry_run_plans_and_says_what_an_import_does(restorer: Restorer) -> Non
     assert plan.verified is None
     assert restore.IMPORT_NOTE in plan.notes
     assert any("needs" in line and "confirm" in line for line in plan.plan)
-    assert imports.in_flight(restorer.store.bucket) == []
+    assert restore_record.in_flight(restorer.store.bucket) == []
 
 
 def test_missing_failed_and_unfinished_exports_are_refused(
@@ -116,18 +141,15 @@ def test_missing_failed_and_unfinished_exports_are_refused(
     with pytest.raises(BackupNotFound, match="there are no backups at all"):
         restorer.start(date="2025-03-25")
     broken = settings_for(devstack.project, backup_bucket.name, FIRESTORE_DATABASE=BROKEN_DB)
-    failed = start_export(
+    failed = start(
         broken,
-        "daily",
-        bucket=backup_bucket,
-        client=admin_client,
-        now=datetime.now(UTC) - timedelta(days=1),
+        backup_bucket,
+        admin_client,
+        datetime.now(UTC) - timedelta(days=1),
     )
     assert failed.operation is not None
     wait_done(admin_client, failed.operation)
-    complete.complete_exports(
-        broken, bucket=backup_bucket, client=admin_client, now=datetime.now(UTC), timeout=TIMEOUT
-    )
+    complete(broken, backup_bucket, admin_client, datetime.now(UTC))
     day = failed.location.started.date().isoformat()
     with pytest.raises(
         BackupNotFound,
@@ -159,7 +181,7 @@ def test_permission_denied_on_the_target_project_is_a_clear_error(restorer: Rest
     export_now(restorer.settings, restorer.bucket, restorer.client)
     with pytest.raises(PermissionDenied, match=f"projects/{DENIED_PROJECT}/databases"):
         restorer.start(target_project=DENIED_PROJECT)
-    assert imports.in_flight(restorer.store.bucket) == []
+    assert restore_record.in_flight(restorer.store.bucket) == []
 
 
 def test_a_failed_import_fails_the_request(restorer: Restorer, webhook: Webhook) -> None:
@@ -176,8 +198,10 @@ def test_a_restore_whose_starter_died_is_resumed(restorer: Restorer, seeded: Any
     manifest = export_now(restorer.settings, restorer.bucket, restorer.client)
     request_id, started = restorer.start(confirm=restorer.settings.project_id)
     assert isinstance(started, restore.RestoreStarted)
-    job, generation = imports.read(restorer.store.bucket, request_id) or pytest.fail("no record")
-    imports.update(restorer.store.bucket, job, generation, operation=None)
+    job, generation = restore_record.read(restorer.store.bucket, request_id) or pytest.fail(
+        "no record"
+    )
+    restore_record.update(restorer.store.bucket, job, generation, operation=None)
     assert restorer.finish(request_id)["phase"] == "Completed"
     record = restorer.store.get(request_id)
     assert record is not None
@@ -192,7 +216,7 @@ def test_a_restore_whose_starter_died_is_resumed(restorer: Restorer, seeded: Any
         input_uri_prefix=str(manifest.source["output_uri_prefix"]),
         step_started=datetime.now(UTC) - timedelta(hours=1),
     )
-    imports.create(restorer.store.bucket, lost)
+    restore_record.create(restorer.store.bucket, lost)
     status = restorer.finish("req-lost")
     assert status["phase"] == "Completed"
     assert status["result"]["details"]["operation"] not in (None, started.operation)

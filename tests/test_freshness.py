@@ -22,10 +22,10 @@ from shared.freshness import Expectation, Freshness
 from shared.notify import Notifier
 from shared.secret import Secret
 from tests import servers_mail
+from tests.catalog_fixtures import run
 from tests.devstack.functions import FunctionGroup, FunctionSpec
 from tests.polling import wait_until
 from tests.servers_mail import SmtpServer
-from tests.test_catalog import run
 
 smtp_server = servers_mail.smtp_server
 

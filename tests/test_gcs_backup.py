@@ -10,24 +10,33 @@ the test stands for. Helpers and fixtures are in ``tests/gcsfixtures.py``.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
 
+from shared.backup_end import end_backup
 from shared.catalog import Catalog
+from shared.dates import parse_version_date
 from shared.gcs import lister, worker
 from shared.gcs.backup import run_backup
+from shared.gcs.bucket_restore import restore_bucket
 from shared.gcs.context import GcsContext
-from shared.gcs.restore import restore_bucket
+from shared.gcs.finalize import report_details
+from shared.gcs.request import GcsRestoreRequest
 from shared.gcs.run import done_prefix
 from shared.gcs.snapshot import copy_path
+from shared.gcs.sweep import run_end
+from shared.gcs.target import GcsBackupTarget
 from shared.manifest import Manifest
+from shared.target import BackupTarget
 from tests.devstack.storage import unique_bucket_name
 from tests.gcsfixtures import (
     T0,
     Clock,
+    KeptReports,
     backup_objects,
     buckets,
     copies,
@@ -79,7 +88,10 @@ def test_restore_at_the_first_backups_time_gives_back_exactly_the_first_state(
     ):
         target = unique_bucket_name("restored")
         outcome = restore_bucket(
-            settings, source_bucket=source.name, version_date=version_date, target_bucket=target
+            settings,
+            GcsRestoreRequest(
+                source.name, version_date=parse_version_date(version_date), target_bucket=target
+            ),
         )
         assert outcome.verified, outcome.notes
         assert state(storage_client, target) == expected
@@ -113,7 +125,7 @@ def test_an_object_with_a_name_too_long_for_its_copy_path_round_trips(
     [copy] = copies(storage_client, backup.name)
     assert ".sha256/" in copy
     target = unique_bucket_name("restored")
-    restore_bucket(settings, source_bucket=source.name, target_bucket=target)
+    restore_bucket(settings, GcsRestoreRequest(source.name, target_bucket=target))
     assert state(storage_client, target) == state(storage_client, source.name)
 
 
@@ -264,7 +276,7 @@ def test_a_run_killed_halfway_is_not_a_backup_and_the_next_run_completes(
     assert manifest.ok
     assert manifest.counts["objects"] == 10
     assert manifest.details["base_run"] is None  # an incomplete run is never a base
-    outcome = restore_bucket(settings, source_bucket=source.name, test_mode=True)
+    outcome = restore_bucket(settings, GcsRestoreRequest(source.name, test_mode=True))
     assert outcome.verified
     assert outcome.counts["objects"] == 10
 
@@ -292,7 +304,7 @@ def test_objects_deleted_or_rewritten_during_the_copy(
     assert manifest.details["changed"] == [f"gs://{source.name}/assets/item-001.bin"]
     assert "was deleted during the backup" in caplog.text
     target = unique_bucket_name("restored")
-    restore_bucket(settings, source_bucket=source.name, target_bucket=target)
+    restore_bucket(settings, GcsRestoreRequest(source.name, target_bucket=target))
     assert state(storage_client, target) == state(storage_client, source.name)
 
 
@@ -306,7 +318,50 @@ def test_an_unknown_source_bucket_fails_the_run_with_its_name(
     expected = f"source bucket gs://{missing} does not exist (GCS_SOURCE_BUCKETS)"
     assert manifest.status == "failed"
     assert expected in (manifest.error or "")
-    assert expected in reports(httpserver)[0]["error"]
+    [report] = reports(httpserver)
+    assert expected in report["error"]
+    assert report["details"]["Buckets"] == f"{source.name}, {missing}"  # what was asked for
+
+
+# --- the end of a run -------------------------------------------------------------------------------
+
+
+def test_a_run_ends_through_end_backup_with_one_report_of_its_buckets(
+    storage_client: Any, buckets: tuple[Any, Any]
+) -> None:
+    """The last shard's completion commits, prunes and reports once; a later completion only reads."""
+    source, backup = buckets
+    other = storage_client.create_bucket(unique_bucket_name("src2"))
+    fill(source, 3)
+    fill(other, 2, prefix="models/")
+    settings = make_settings(
+        [source.name, other.name],
+        backup.name,
+        GCS_CRITICAL_FILES=f"gs://{other.name}/models/item-001.bin",
+    )
+    sink = KeptReports()
+    manifest = run_backup(settings, clock=Clock(T0), notifier=sink)
+    assert manifest.ok
+    [report] = sink.sent
+    size = {
+        bucket: manifest.details["buckets"][bucket]["bytes"] for bucket in (source.name, other.name)
+    }
+    assert (report.target, report.operation, report.status) == ("gcs", "daily backup", "succeeded")
+    assert report.manifest_path == manifest.location.manifest_path
+    assert report.counts == manifest.counts
+    assert report.details == {
+        "Buckets": f"{source.name} (3 objects, {size[source.name]} B, 3 copied), "
+        f"{other.name} (2 objects, {size[other.name]} B, 2 copied)",
+        "Critical files verified": f"gs://{other.name}/models/item-001.bin",
+        "Retention": "no run removed",
+    }
+
+    # A second completion of the same run (a racing worker) finds the manifest and ends nothing.
+    with GcsContext(settings, clock=Clock(T0 + timedelta(minutes=5)), notifier=sink) as ctx:
+        late = replace(manifest, finished=ctx.clock())
+        assert end_backup(run_end(ctx), late, report_details(late)) == manifest
+    assert len(sink.sent) == 1
+    assert [e.backup_id for e in Catalog(backup, "gcs").entries()] == [manifest.location.run_id]
 
 
 def test_a_dry_run_counts_without_writing(storage_client: Any, buckets: tuple[Any, Any]) -> None:
@@ -317,13 +372,18 @@ def test_a_dry_run_counts_without_writing(storage_client: Any, buckets: tuple[An
     put(source, "assets/item-004.bin", b"new")
     written = backup_objects(storage_client, backup.name)
     with GcsContext(settings) as ctx:
-        preview = lister.preview(ctx)
-    assert preview[source.name] == {
+        plan = lister.plan(ctx)
+        target: BackupTarget = GcsBackupTarget(ctx, lambda: pytest.fail("a plan starts no shard"))
+        lines = target.plan("daily")
+    assert plan[source.name] == {
         "objects": 5,
-        "bytes": preview[source.name]["bytes"],
+        "bytes": plan[source.name]["bytes"],
         "to_copy": 1,
         "bytes_to_copy": 3,
     }
+    assert lines == [
+        f"gs://{source.name}: 5 objects ({plan[source.name]['bytes']} B), 1 to copy (3 B)"
+    ]
     assert backup_objects(storage_client, backup.name) == written
 
 
@@ -351,14 +411,20 @@ def test_retention_removes_old_snapshots_and_their_copies_but_never_the_newest_g
 
     # Still within 30 days: the deleted object is restorable from the first snapshot.
     outcome = restore_bucket(
-        settings, source_bucket=source.name, test_mode=True, version_date=first.started.isoformat()
+        settings,
+        GcsRestoreRequest(source.name, test_mode=True, version_date=first.started),
     )
     assert outcome.verified
     assert outcome.counts["objects"] == 4
     retired_copy = next(c for c in copies(storage_client, backup.name) if "retired" in c)
 
     clock.now = start + timedelta(days=100)
-    third = run_backup(settings, clock=clock)
+    sink = KeptReports()
+    third = run_backup(settings, clock=clock, notifier=sink)
+    # Retention ran at the run's end, and the sweep after it (the removed run's own copy).
+    assert [r.details["Retention"] for r in sink.sent] == [
+        "removed 1 run(s), 1 unreferenced copies"
+    ]
     # The first snapshot goes; the second, though outside 30 days, is the newest one older
     # than a day, which prune keeps in case the newer one holds damaged data.
     assert [m.location.run_id for m in runs(backup)] == [third.location.run_id, second_id]
@@ -372,6 +438,6 @@ def test_retention_removes_old_snapshots_and_their_copies_but_never_the_newest_g
     )
     assert run_backup(failing, clock=clock).status == "failed"
     assert third.location.run_id in [m.location.run_id for m in runs(backup)]
-    outcome = restore_bucket(settings, source_bucket=source.name, test_mode=True)
+    outcome = restore_bucket(settings, GcsRestoreRequest(source.name, test_mode=True))
     assert outcome.verified
     assert outcome.counts["objects"] == 3

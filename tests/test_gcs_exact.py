@@ -28,11 +28,13 @@ from typing import Any
 
 from shared import catalog
 from shared.catalog import Catalog
-from shared.gcs import properties, restorer
+from shared.dates import parse_version_date
+from shared.gcs import object_restore, properties
 from shared.gcs.backup import run_backup
+from shared.gcs.bucket_restore import resolve_snapshot, restore_bucket
 from shared.gcs.context import GcsContext
 from shared.gcs.reader import read_snapshot
-from shared.gcs.restore import find_snapshot, restore_bucket
+from shared.gcs.request import GcsRestoreRequest
 from shared.gcs.snapshot import ObjectEntry
 from shared.manifest import Manifest, RunLocation, new_run_id
 from tests.devstack.storage import unique_bucket_name
@@ -105,7 +107,10 @@ def test_every_property_round_trips_and_removed_ones_stay_removed(
     for version_date, expected in ((T0.isoformat(), first_state), (None, second_state)):
         target = unique_bucket_name("exact")
         outcome = restore_bucket(
-            settings, source_bucket=source.name, version_date=version_date, target_bucket=target
+            settings,
+            GcsRestoreRequest(
+                source.name, version_date=parse_version_date(version_date), target_bucket=target
+            ),
         )
         assert outcome.verified, outcome.notes
         assert props(storage_client, target) == expected  # property by property, ACLs too
@@ -120,7 +125,7 @@ def test_verification_fails_when_one_property_is_lost_or_added(
     settings = make_settings([source.name], backup.name)
     assert run_backup(settings).ok
     target = unique_bucket_name("exact")
-    assert restore_bucket(settings, source_bucket=source.name, target_bucket=target).verified
+    assert restore_bucket(settings, GcsRestoreRequest(source.name, target_bucket=target)).verified
 
     restored = storage_client.bucket(target)
     changed = restored.get_blob("frames/a.bin")
@@ -130,9 +135,9 @@ def test_verification_fails_when_one_property_is_lost_or_added(
     added.cache_control = "no-store"
     added.patch()
     with GcsContext(settings) as ctx:
-        _, artifact = find_snapshot(ctx, source.name, None)
+        _, artifact = resolve_snapshot(ctx, source.name, None)
         entries = list(read_snapshot(ctx.backup_bucket(), artifact))
-        extra, problems = restorer.verify(ctx, target, entries)
+        extra, problems = object_restore.verify(ctx, target, entries)
     assert extra == 0
     assert problems == [
         "frames/a.bin: content_language differ from the snapshot",
@@ -159,7 +164,7 @@ def test_properties_the_emulator_drops_are_sent_and_checked(
     key = "projects/p/locations/eu/keyRings/dr/cryptoKeys/assets"
     owner = ("project-owners-123", "OWNER")
     with GcsContext(settings) as ctx:
-        _, artifact = find_snapshot(ctx, source.name, None)
+        _, artifact = resolve_snapshot(ctx, source.name, None)
         [listed] = list(read_snapshot(ctx.backup_bucket(), artifact))
         assert listed.exact
         wanted = replace(
@@ -174,10 +179,10 @@ def test_properties_the_emulator_drops_are_sent_and_checked(
         )
         target = unique_bucket_name("exact")
         storage_client.create_bucket(target)
-        changes = restorer.diff([wanted], {})
+        changes = object_restore.diff([wanted], {})
         proxy.reset()
-        assert restorer.apply(ctx, target, changes, False, _Quiet()) == []
-        _, problems = restorer.verify(ctx, target, [wanted])
+        assert object_restore.apply(ctx, target, changes, False, _Quiet()) == []
+        _, problems = object_restore.verify(ctx, target, [wanted])
 
     [rewrite] = proxy.requests("objects.rewrite")
     assert rewrite.query["destinationKmsKeyName"] == [key]
@@ -211,7 +216,7 @@ def test_entries_of_older_snapshots_restore_what_they_record(
     settings = make_settings([source.name], backup.name)
     assert run_backup(settings).ok
     with GcsContext(settings) as ctx:
-        _, artifact = find_snapshot(ctx, source.name, None)
+        _, artifact = resolve_snapshot(ctx, source.name, None)
         [listed] = list(read_snapshot(ctx.backup_bucket(), artifact))
         old_line = {
             k: v
@@ -226,8 +231,10 @@ def test_entries_of_older_snapshots_restore_what_they_record(
         )  # fmt: skip
         target = unique_bucket_name("exact")
         storage_client.create_bucket(target)
-        assert restorer.apply(ctx, target, restorer.diff([old], {}), False, _Quiet()) == []
-        assert restorer.verify(ctx, target, [old]) == (0, [])
+        assert (
+            object_restore.apply(ctx, target, object_restore.diff([old], {}), False, _Quiet()) == []
+        )
+        assert object_restore.verify(ctx, target, [old]) == (0, [])
     restored = storage_client.bucket(target).get_blob("frames/a.bin")
     assert restored.content_language == "de"
     assert restored.metadata == {"owner": "vision", "stage": "prod"}

@@ -13,8 +13,9 @@ from pytest_httpserver import HTTPServer
 
 from shared.gcs import worker
 from shared.gcs.backup import run_backup
+from shared.gcs.bucket_restore import restore_bucket
 from shared.gcs.context import GcsContext
-from shared.gcs.restore import restore_bucket
+from shared.gcs.request import GcsRestoreRequest
 from tests.gcsfixtures import (
     buckets,
     fill,
@@ -46,7 +47,7 @@ def test_503_and_429_are_retried_and_the_backup_and_restore_succeed(
     assert [fault.served for fault in injected] == [1, 3, 1]
 
     restore_fault = proxy.add("POST", r"/rewriteTo/", 503, times=2)
-    outcome = restore_bucket(settings, source_bucket=source.name, test_mode=True)
+    outcome = restore_bucket(settings, GcsRestoreRequest(source.name, test_mode=True))
     assert outcome.verified
     assert restore_fault.served == 2
 
@@ -109,7 +110,7 @@ def test_a_copy_that_already_exists_is_checked_and_kept(
     assert manifest.ok
     assert manifest.counts["copied"] == 4
     assert exists.served == 2
-    outcome = restore_bucket(settings, source_bucket=source.name, test_mode=True)
+    outcome = restore_bucket(settings, GcsRestoreRequest(source.name, test_mode=True))
     assert outcome.verified
 
 

@@ -25,7 +25,10 @@ import functions_framework
 import pytest
 from pytest_httpserver import HTTPServer
 
+from shared import config
 from shared.catalog import Catalog
+from shared.errors import ConfigError
+from shared.gcs.handlers import shard_topic
 from shared.gcs.run import ShardRef, done_prefix
 from tests.devstack.functions import FunctionGroup, FunctionSpec
 from tests.devstack.storage import unique_bucket_name
@@ -160,3 +163,29 @@ def test_recorded_push_bodies_drive_the_entry_points(
     assert answer.status_code == 200  # a bad message is acknowledged, not redelivered forever
     assert any(logged in r.getMessage() and r.levelno == level for r in caplog.records)
     assert list(storage_client.list_blobs(backup)) == []  # neither writes anything
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"GOOGLE_CLOUD_PROJECT": "fn-project"}, "projects/fn-project/topics/dr-gcs-shards"),
+        ({"GCS_PROJECT_ID": "data-project"}, "projects/data-project/topics/dr-gcs-shards"),
+        (
+            {"DR_GCS_SHARD_TOPIC": "projects/dr-project/topics/shards"},
+            "projects/dr-project/topics/shards",
+        ),
+        ({}, "no project for the shard topic: set GOOGLE_CLOUD_PROJECT or GCS_PROJECT_ID"),
+        ({"GOOGLE_CLOUD_PROJECT": "Not A Project"}, "GOOGLE_CLOUD_PROJECT"),
+    ],
+)
+def test_the_shard_topic_takes_the_functions_project_from_its_settings(
+    environ: dict[str, str], expected: str
+) -> None:
+    """The project comes through the frozen settings; a bad value names its key."""
+    buckets = {"GCS_SOURCE_BUCKETS": "source-bucket", "GCS_BACKUP_BUCKET": "backup-bucket"}
+    src = config.sources(environ={**buckets, **environ})
+    if expected.startswith("projects/"):
+        assert shard_topic(config.gcs_settings(src)) == expected
+    else:
+        with pytest.raises(ConfigError, match=expected):
+            shard_topic(config.gcs_settings(src))

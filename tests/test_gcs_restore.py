@@ -9,7 +9,8 @@ import pytest
 
 from shared.errors import BackupNotFound, IntegrityError, RefusedError, RequestError
 from shared.gcs.backup import run_backup
-from shared.gcs.restore import restore_bucket, temporary_bucket_name
+from shared.gcs.bucket_restore import production_name, restore_bucket, temporary_bucket_name
+from shared.gcs.request import GcsRestoreRequest
 from shared.target import RestoreOutcome
 from tests.devstack.storage import unique_bucket_name
 from tests.gcsfixtures import T0, Clock, buckets, fill, make_settings, put, state
@@ -48,12 +49,12 @@ def test_restoring_into_the_source_needs_confirmation_and_overwrites_only_what_d
     damaged = state(storage_client, source.name)
 
     with pytest.raises(RefusedError, match=f"repeat with confirm='{source.name}'"):
-        restore_bucket(settings, source_bucket=source.name)
+        restore_bucket(settings, GcsRestoreRequest(source.name))
     assert state(storage_client, source.name) == damaged  # refused before any write
 
     phases = Phases()
     outcome = restore_bucket(
-        settings, source_bucket=source.name, confirm=source.name, progress=phases
+        settings, GcsRestoreRequest(source.name, confirm=source.name), progress=phases
     )
     assert outcome.verified
     assert outcome.counts["overwritten"] == 1
@@ -66,7 +67,7 @@ def test_restoring_into_the_source_needs_confirmation_and_overwrites_only_what_d
     }
 
     outcome = restore_bucket(
-        settings, source_bucket=source.name, confirm=source.name, delete_extra=True
+        settings, GcsRestoreRequest(source.name, confirm=source.name, delete_extra=True)
     )
     assert outcome.verified
     assert outcome.counts["deleted"] == 1
@@ -81,7 +82,9 @@ def test_a_dry_run_plans_without_writing(
     source.blob("assets/item-001.bin").delete()
     put(source, "assets/extra.bin", b"extra")
     before = state(storage_client, source.name)
-    outcome = restore_bucket(settings, source_bucket=source.name, dry_run=True, delete_extra=True)
+    outcome = restore_bucket(
+        settings, GcsRestoreRequest(source.name, dry_run=True, delete_extra=True)
+    )
     assert outcome.mode == "plan"
     assert outcome.verified is None
     assert set(outcome.plan) == {
@@ -98,7 +101,7 @@ def test_test_mode_verifies_every_object_and_deletes_its_bucket(
 ) -> None:
     source, _, settings = backed_up
     before = {b.name for b in storage_client.list_buckets()}
-    outcome = restore_bucket(settings, source_bucket=source.name, test_mode=True)
+    outcome = restore_bucket(settings, GcsRestoreRequest(source.name, test_mode=True))
     assert isinstance(outcome, RestoreOutcome)
     assert (outcome.mode, outcome.verified, outcome.counts["objects"]) == ("test", True, 6)
     assert outcome.destination.startswith(f"gs://{source.name[:40]}-drtest-")
@@ -117,7 +120,7 @@ def test_test_mode_reports_a_damaged_copy(
     ]
     backup.blob(copy.name).upload_from_string(b"not the original bytes")
     before = {b.name for b in storage_client.list_buckets()}
-    outcome = restore_bucket(settings, source_bucket=source.name, test_mode=True)
+    outcome = restore_bucket(settings, GcsRestoreRequest(source.name, test_mode=True))
     assert outcome.verified is False
     assert outcome.counts["failed"] == 1
     assert any(
@@ -135,7 +138,7 @@ def test_a_damaged_snapshot_file_is_refused_before_anything_is_written(
     backup.blob(snapshot.name).upload_from_string(text)
     target = unique_bucket_name("restored")
     with pytest.raises(IntegrityError, match="does not match its manifest"):
-        restore_bucket(settings, source_bucket=source.name, target_bucket=target)
+        restore_bucket(settings, GcsRestoreRequest(source.name, target_bucket=target))
     assert storage_client.bucket(target).exists() is False
 
 
@@ -180,7 +183,9 @@ def test_bad_requests_are_refused_with_a_clear_message(
 ) -> None:
     source, _, settings = backed_up
     with pytest.raises(error, match=message):
-        restore_bucket(settings, source_bucket=source.name, **arguments)
+        restore_bucket(
+            settings, GcsRestoreRequest.from_fields({"source_bucket": source.name, **arguments})
+        )
 
 
 def test_an_unknown_bucket_names_the_buckets_that_are_backed_up(
@@ -192,4 +197,39 @@ def test_an_unknown_bucket_names_the_buckets_that_are_backed_up(
         match=f"no snapshot of bucket 'unknown-bucket' .* "
         f"\\(configured source buckets: {source.name}\\)",
     ):
-        restore_bucket(settings, source_bucket="unknown-bucket")
+        restore_bucket(settings, GcsRestoreRequest("unknown-bucket"))
+
+
+@pytest.mark.parametrize(
+    ("request_", "holding", "production"),
+    [
+        (GcsRestoreRequest("src"), set(), "src"),  # back into the source
+        (GcsRestoreRequest("src", target_bucket="configured"), set(), "configured"),
+        (GcsRestoreRequest("src", target_bucket="fresh"), set(), None),  # a new bucket
+        (GcsRestoreRequest("src", target_bucket="fresh"), {"fresh"}, "fresh"),  # holds objects
+        (GcsRestoreRequest("src", test_mode=True), {"src"}, None),  # a scratch bucket of its own
+    ],
+)
+def test_one_production_rule_for_the_dispatcher_and_the_library(
+    request_: GcsRestoreRequest, holding: set[str], production: str | None
+) -> None:
+    """The rule the dispatcher asks (``GcsRestoreTarget.production_name``) is the library's."""
+    assert production_name(request_, ("src", "configured"), holding.__contains__) == production
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"source_bucket": "Bad_Name"}, "source_bucket 'Bad_Name' is not a valid"),
+        ({"source_bucket": "src", "target_bucket": "x"}, "target_bucket 'x' is not a valid"),
+        (
+            {"source_bucket": "src", "test_mode": True, "delete_extra": True},
+            "target_bucket and delete_extra do not apply",
+        ),
+    ],
+)
+def test_a_request_is_valid_once_built(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(RequestError, match=message):
+        GcsRestoreRequest(**fields)
+    with pytest.raises(RequestError, match=message):
+        GcsRestoreRequest.from_fields(fields)

@@ -250,3 +250,31 @@ def test_completion_is_counted_per_group_of_shards(
         for b in storage_client.list_blobs(backup, prefix=location.path("complete/"))
     }
     assert markers == {"b-one/000.json", "b-one/001.json", "b-two/000.json"}
+
+
+def test_a_listing_step_that_keeps_dying_fails_the_run(
+    storage_client: Any, buckets: tuple[Any, Any]
+) -> None:
+    """Each attempt at the second step is killed midway; the one after the last allowed
+    attempt fails the run with a FAILED manifest naming the step, instead of the run
+    staying in flight forever."""
+    source, backup = buckets
+    fill(source, 14)
+    settings = make_settings([source.name], backup.name, GCS_LIST_ATTEMPTS="3", **STEPPED)
+
+    class Killed(CollectingSink):
+        def submit(self, shard: ShardRef, items: list[TodoItem]) -> None:
+            raise RuntimeError("killed")
+
+    with GcsContext(settings) as ctx:
+        sink = CollectingSink(ctx)
+        assert lister.start_backup(ctx, tier="daily", sink=sink) is None
+        [second_step] = sink.listings
+        for _ in range(3):
+            with pytest.raises(RuntimeError, match="killed"):
+                lister.continue_listing(ctx, second_step, Killed(ctx))
+        manifest = lister.continue_listing(ctx, second_step, CollectingSink(ctx))
+    assert manifest is not None
+    assert manifest.status == "failed"
+    assert f"listing step 1 of gs://{source.name}" in (manifest.error or "")
+    assert "attempted 3 times without completing (GCS_LIST_ATTEMPTS=3)" in (manifest.error or "")

@@ -27,8 +27,9 @@ import hcl2
 import pytest
 
 from shared import config, logs, registry, reporting, settings_source
-from shared.console.session import BUCKET_KEYS, TOPICS
-from shared.manifest import MANIFEST_NAME
+from shared.config import BACKUP_BUCKETS
+from shared.console.session import TOPICS
+from shared.manifest import MANIFEST_NAME, TARGETS
 from shared.notify import RunReport
 from shared.restore import schema
 from tests.hcl_expressions import evaluate
@@ -475,7 +476,7 @@ def test_drills_and_the_freshness_check_are_scheduled_onto_their_functions() -> 
     for env in ENVIRONMENTS:
         call = parsed(INFRA / "environments" / env)["module"]["disaster_recovery"]
         assert call["drill_schedule"], env
-        targets = {"mongodb", "firestore", "gcs"}
+        targets = set(TARGETS)
         assert set(call["rpo_objectives"]) == set(call["rto_objectives"]) == targets, env
 
 
@@ -567,7 +568,7 @@ def test_the_success_metric_counts_the_products_successful_backups(
     assert conditions["for_each"] == "${local.backup_targets}"
     threshold = conditions["content"][0]["condition_threshold"][0]
     assert 'google_logging_metric.this["dr_backup_succeeded"].name' in threshold["filter"]
-    assert set(local("backup_targets")) == {"gcs", "firestore", "mongodb"}
+    assert set(local("backup_targets")) == set(TARGETS)
 
 
 # --- first deployment ------------------------------------------------------------------------
@@ -971,7 +972,7 @@ def test_missed_backups_alert_even_when_the_functions_are_down(env: str) -> None
     assert threshold["comparison"] == "COMPARISON_LT"
     assert threshold["threshold_value"] == 1
     assert 'metric.label.target=\\"${conditions.key}\\"' in json.dumps(threshold["filter"])
-    assert set(local("backup_targets")) == {"gcs", "firestore", "mongodb"}
+    assert set(local("backup_targets")) == set(TARGETS)
 
 
 def deploy_steps() -> list[str]:
@@ -986,9 +987,9 @@ def deploy_steps() -> list[str]:
 
 def test_deploy_steps_end_with_a_first_backup_of_each_target_and_a_first_drill() -> None:
     *_, backups, drill = deploy_steps()
-    targets = set(BUCKET_KEYS)
+    targets = set(BACKUP_BUCKETS)
     assert set(re.findall(r"python -m shared\.cli backup (\w+)", backups)) == targets
-    for key in (bucket.name for bucket in BUCKET_KEYS.values()):
+    for key in (bucket.name for bucket in BACKUP_BUCKETS.values()):
         assert f"{key}=" in backups, f"the first backup step leaves {key} unset"
     messages = re.findall(r"topics publish dr-restore .*--message=\"(\{.*\})\"", drill)
     shell = {'\\"': '"', "$D": "2025-03-25", "$B": "eyewearml-assets"}

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from shared.clients import Endpoints, secret_access
-from shared.config import EncryptionSettings
+from shared.clients import secret_access
+from shared.config import EncryptionSettings, Endpoints
 from shared.crypto import Key, decrypt_bytes, encrypt_bytes, read_header
 from shared.errors import ConfigError, KeyNotFoundError, RefusedError, WrongKeyError
 from shared.keys import (

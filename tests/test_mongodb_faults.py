@@ -23,18 +23,14 @@ from shared.errors import (
     WrongKeyError,
 )
 from shared.keys import FileKeyring, StaticKeyring, generate_key_file
-from shared.manifest import Manifest, RunLocation, new_run_id
-from shared.mongodb import restore
-from shared.mongodb.backup import DumpOptions, run_backup
+from shared.manifest import Manifest
 from shared.mongodb.pipeline import ARCHIVE_NAME
-from shared.mongodb.request import MongoRestoreRequest
-from shared.target import LogProgress
 from tests import mongodata
 from tests.conftest import MONGO_AUTH_USERS
 from tests.devstack.mongo import unique_db_name
 from tests.devstack.process import free_port
+from tests.mongodb_fixtures import backup, restore_with, run_restore
 
-NOW = dt.datetime.now(dt.UTC)
 PASSWORD = "correct-horse-battery-staple"  # appears in no message
 
 
@@ -47,25 +43,6 @@ def source(mongo_client: Any) -> Iterator[Any]:
     for existing in mongo_client.list_database_names():
         if existing.startswith(name) or existing.startswith("restored_"):
             mongo_client.drop_database(existing)
-
-
-def backup(settings: Any, bucket: Any, key_file: str, **options: Any) -> Manifest:
-    location = RunLocation(settings.prefix, "mongodb", "daily", new_run_id(NOW))
-    return run_backup(
-        settings,
-        location,
-        bucket=bucket,
-        keyring=FileKeyring([key_file]),
-        clock=lambda: NOW,
-        options=DumpOptions(**options),
-    )
-
-
-def restore_with(settings: Any, bucket: Any, keyring: Any, **fields: Any) -> Any:
-    request = MongoRestoreRequest(day=NOW.date(), tier="daily", **fields)
-    return restore.restore(
-        settings, request, bucket=bucket, keyring=keyring, progress=LogProgress(), token="f"
-    )
 
 
 def test_an_unreachable_server_is_named_without_its_password(bucket: Any, key_file: str) -> None:
@@ -196,16 +173,8 @@ def test_a_date_without_a_backup_says_what_exists(
 ) -> None:
     settings = mongodata.mongo_settings(mongo_server.uri(), bucket.name, source.name, key_file)
     backup(settings, bucket, key_file)
-    request = MongoRestoreRequest(day=dt.date(2025, 3, 25), tier="daily", test_mode=True)
     with pytest.raises(BackupNotFound, match=r"2025-03-25.*latest available: daily"):
-        restore.restore(
-            settings,
-            request,
-            bucket=bucket,
-            keyring=FileKeyring([key_file]),
-            progress=LogProgress(),
-            token="x",
-        )
+        run_restore(settings, bucket, key_file, day=dt.date(2025, 3, 25), test_mode=True)
 
 
 @pytest.fixture

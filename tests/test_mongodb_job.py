@@ -25,9 +25,11 @@ from shared.events import PubSubMessage, pubsub_message, trigger_run_id
 from shared.keys import generate_key_file
 from shared.manifest import RunLocation
 from shared.mongodb import commands, handlers, job
+from shared.mongodb.request import MongoRestoreRequest
 from shared.mongodb.target import MongoRestoreTarget
 from shared.restore import schema
 from shared.restore.status import StatusStore
+from shared.target import RestoreTarget
 from tests.devstack.mongo import unique_db_name
 from tests.devstack.process import REPO_ROOT
 from tests.devstack.standin import CloudRunStandIn
@@ -181,6 +183,7 @@ def test_bad_messages_and_a_missing_job_are_clear_errors(
 ) -> None:
     with pytest.raises(RequestError, match="tier 'yearly' is not one of"):
         handlers.on_backup_message(message("mongodb_scheduler_bad_tier.json"))
+    monkeypatch.delenv("MONGODB_URI")  # the function never needs it: it reaches Cloud Run
     monkeypatch.setenv("DR_MONGODB_JOB", JOB + "-missing")
     with pytest.raises(ConfigError, match="does not exist"):
         handlers.on_backup_message(message("mongodb_scheduler_daily.json"))
@@ -261,7 +264,7 @@ def test_the_dispatcher_starts_a_restore_execution_that_ends_the_request(
     push = json.loads((EVENTS / "mongodb_restore_test_mode.json").read_text())
     body = pubsub_message(push).json()
     request = schema.validate(body, registry.shapes()).typed
-    target = MongoRestoreTarget()
+    target: RestoreTarget[MongoRestoreRequest] = MongoRestoreTarget()
     backup = target.resolve(request)
     assert backup.startswith(f"gs://{deployment['bucket'].name}/mongodb/daily/2025-03-25/")
     assert target.production_name(request) is None  # test mode never touches production

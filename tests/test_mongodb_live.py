@@ -25,6 +25,7 @@ from shared.manifest import RunLocation, new_run_id
 from shared.mongodb import restore
 from shared.mongodb.backup import run_backup
 from shared.mongodb.request import MongoRestoreRequest
+from shared.mongodb.target import run_end
 from shared.target import LogProgress
 from tests import mongodata
 from tests.devstack.mongo import unique_db_name
@@ -85,7 +86,8 @@ def test_round_trip_on_a_real_server(
     settings = mongodata.mongo_settings(URI, bucket.name, source.name, str(key))
     location = RunLocation("", "mongodb", "daily", new_run_id(NOW))
     keyring = FileKeyring([key])
-    manifest = run_backup(settings, location, bucket=bucket, keyring=keyring, clock=lambda: NOW)
+    end = run_end(settings, bucket, lambda: NOW)
+    manifest = run_backup(settings, location, end=end, keyring=keyring)
     assert manifest.details["collections"][f"{source.name}.metrics"]["type"] == "timeseries"
     assert f"{source.name}/system.buckets.metrics.bson" in manifest.details["files"]
     request = MongoRestoreRequest(day=NOW.date(), tier="daily", target_db=target)

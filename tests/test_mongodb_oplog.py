@@ -25,6 +25,7 @@ from shared.manifest import RunLocation, new_run_id
 from shared.mongodb import replay, restore, updates
 from shared.mongodb.backup import DumpOptions, run_backup
 from shared.mongodb.request import MongoRestoreRequest
+from shared.mongodb.target import run_end
 from shared.target import LogProgress
 from tests import mongodata
 from tests.devstack.mongo import unique_db_name
@@ -211,19 +212,6 @@ def test_a_rename_across_restored_and_other_databases_is_refused(
 # --- a dump with writes going on ------------------------------------------------------------
 
 
-@pytest.fixture
-def dbs(mongo_client: Any) -> Iterator[Callable[[str], Any]]:
-    made: list[str] = []
-
-    def make(label: str) -> Any:
-        made.append(unique_db_name(label))
-        return mongo_client[made[-1]]
-
-    yield make
-    for name in made:
-        mongo_client.drop_database(name)
-
-
 def test_writes_during_the_dump_are_replayed_to_the_consistent_time(
     mongo_server: Any, mongo_client: Any, storage_client: Any, bucket_name: str, tmp_path: Path,
     dbs: Callable[[str], Any],
@@ -271,7 +259,11 @@ def test_writes_during_the_dump_are_replayed_to_the_consistent_time(
     keyring = FileKeyring([key_file])
     options = DumpOptions(progress=write_during_dump)
     manifest = run_backup(
-        settings, location, bucket=bucket, keyring=keyring, clock=lambda: NOW, options=options
+        settings,
+        location,
+        end=run_end(settings, bucket, lambda: NOW),
+        keyring=keyring,
+        options=options,
     )
     assert manifest.details["point_in_time"] is True
     assert manifest.details["oplog"]["entries"] > 30

@@ -22,10 +22,11 @@ from shared.keys import FileKeyring
 from shared.manifest import Manifest, RunLocation, new_run_id
 from shared.mongodb import outage, verify
 from shared.mongodb.backup import DumpOptions, run_backup
+from shared.mongodb.target import run_end
 from tests import mongodata
 from tests.devstack.component import Component
 from tests.devstack.mongo import MongoServer
-from tests.test_mongodb_roundtrip import NOW, run_restore
+from tests.mongodb_fixtures import NOW, run_restore
 
 # The driver notices a silent server within about two seconds (its health check every half
 # second, giving up after 2 s), so the dump's resume path runs well inside a 20 s pause.
@@ -68,9 +69,8 @@ def _backup(settings: Any, bucket: Any, key_file: str, server: MongoServer, paus
         manifest = run_backup(
             settings,
             location,
-            bucket=bucket,
+            end=run_end(settings, bucket, lambda: NOW),
             keyring=FileKeyring([key_file]),
-            clock=lambda: NOW,
             options=DumpOptions(progress=freeze_once),
         )
     assert paused, "the dump ended before the pause"

@@ -2,66 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shared.errors import BackupFailed, RefusedError, RequestError
-from shared.keys import FileKeyring
-from shared.manifest import Manifest, RunLocation, new_run_id
-from shared.mongodb import job, names, restore
-from shared.mongodb.backup import DumpOptions, run_backup
+from shared.mongodb import job, names
 from shared.mongodb.bsonio import ContentHash, boundaries
-from shared.mongodb.request import MongoRestoreRequest
-from shared.target import LogProgress
 from tests import mongodata
-from tests.devstack.mongo import unique_db_name
-
-NOW = dt.datetime.now(dt.UTC)
-
-
-@pytest.fixture
-def dbs(mongo_client: Any) -> Iterator[Callable[[str], Any]]:
-    """``dbs(label)``: a fresh database, dropped after the test (with its test-mode scratch)."""
-    made: list[str] = []
-
-    def make(label: str) -> Any:
-        made.append(unique_db_name(label))
-        return mongo_client[made[-1]]
-
-    yield make
-    for name in mongo_client.list_database_names():
-        if any(name.startswith(base) for base in made):
-            mongo_client.drop_database(name)
-
-
-def backup(settings: Any, bucket: Any, key_file: str, **options: Any) -> Manifest:
-    location = RunLocation(settings.prefix, "mongodb", "daily", new_run_id(NOW))
-    keyring = FileKeyring([key_file])
-    return run_backup(
-        settings,
-        location,
-        bucket=bucket,
-        keyring=keyring,
-        clock=lambda: NOW,
-        options=DumpOptions(**options),
-    )
-
-
-def run_restore(settings: Any, bucket: Any, key_file: str, **fields: Any) -> Any:
-    request = MongoRestoreRequest(day=NOW.date(), tier="daily", **fields)
-    return restore.restore(
-        settings,
-        request,
-        bucket=bucket,
-        keyring=FileKeyring([key_file]),
-        progress=LogProgress(),
-        token="t1",
-    )
+from tests.mongodb_fixtures import backup, run_restore
 
 
 def test_every_type_index_option_and_view_survives_a_round_trip(

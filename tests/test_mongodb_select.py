@@ -11,12 +11,7 @@ from shared.errors import RefusedError, RequestError
 from shared.mongodb.namespaces import Rules, select
 from shared.mongodb.request import MongoRestoreRequest
 from tests import mongodata
-from tests.test_mongodb_roundtrip import (  # noqa: F401 - dbs: the fixture
-    NOW,
-    backup,
-    dbs,
-    run_restore,
-)
+from tests.mongodb_fixtures import NOW, backup, run_restore
 
 BACKED_UP = ["shop.orders", "shop.items", "shop.a*b", "crm.people", "crm.orders", "logs.2025.jan"]
 
@@ -106,7 +101,7 @@ def test_an_all_database_backup_restores_one_database_at_a_time_exactly(
     mongo_client: Any,
     bucket: Any,
     key_file: str,
-    dbs: Callable[[str], Any],  # noqa: F811 - the fixture imported above
+    dbs: Callable[[str], Any],
 ) -> None:
     first, second = dbs("one"), dbs("two")
     mongodata.seed(first, people_count=120)

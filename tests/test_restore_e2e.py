@@ -425,7 +425,7 @@ def test_the_same_request_ends_the_same_on_every_path(
 
 
 def test_a_job_execution_that_cannot_read_its_request_ends_it(platform: eyewear.Platform) -> None:
-    from shared.mongodb import job, settings
+    from shared.mongodb import job, jobenv
     from shared.restore.status import StatusStore
 
     store = StatusStore(eyewear.clients_storage().bucket(eyewear.STATE_BUCKET))
@@ -434,9 +434,9 @@ def test_a_job_execution_that_cannot_read_its_request_ends_it(platform: eyewear.
     environ = {
         **platform.stack.env(),
         **platform.settings,
-        settings.COMMAND: "restore",
-        settings.REQUEST_ID: "drill-job-unreadable",
-        settings.RESTORE_REQUEST: '{"date": "2025-03-25", "date": "2025-03-26"}',
+        jobenv.COMMAND: "restore",
+        jobenv.REQUEST_ID: "drill-job-unreadable",
+        jobenv.RESTORE_REQUEST: '{"date": "2025-03-25", "date": "2025-03-26"}',
     }
     assert job.main([], environ) == 64
     status = platform.status("drill-job-unreadable")

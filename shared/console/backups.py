@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from shared.catalog import CatalogEntry
+from shared.clock import utc_now
 from shared.console import output
 from shared.console.session import Session, manifest_url
 from shared.errors import BackupFailed, ConflictError, RequestError
 from shared.manifest import MANUAL_TIER, TARGETS, TIERS, data_size
 
-# Triggers that name their run after the Pub/Sub message (its id's SHA-256, 8 hex digits,
-# shared.events.trigger_run_id): only that run is ours. For any other target the first
-# run that appeared after the message was published would be taken.
-NAMED_BY_MESSAGE = frozenset({"mongodb", "gcs", "firestore"})
 tier_option = click.option("--tier", "--type", "tier", type=click.Choice(TIERS), help="one tier")
 
 
@@ -52,7 +49,7 @@ def list_backups(
     session: Session, target: str | None, tier: str | None, everything: bool, as_json: bool
 ) -> int:
     """Backups, newest first: id, tier, age, status, size, counts."""
-    now = datetime.now(UTC)
+    now = utc_now()
     rows = []
     for name in session.targets(target):
         catalog = session.catalog(name)
@@ -84,7 +81,7 @@ def show(session: Session, backup: str, as_json: bool) -> int:
 
     entry = session.find(backup)
     catalog = session.catalog(entry.location.target)
-    now = datetime.now(UTC)
+    now = utc_now()
     verdict = next(
         (d for d in decisions(session, entry.location.target, catalog.entries(), now)
          if d.entry.backup_id == entry.backup_id),
@@ -153,7 +150,7 @@ def backup(
     before = {entry.backup_id for entry in catalog.entries(tier)}
     message_id = session.publish(target, {"tier": tier})
     token = hashlib.sha256(message_id.encode()).hexdigest()[:8]
-    named = f"run *-{token}" if target in NAMED_BY_MESSAGE else "a new run"
+    named = f"run *-{token}"
     click.echo(
         f"published {tier} {target} backup request (message {message_id}): {named}", err=True
     )
@@ -165,7 +162,7 @@ def backup(
         while True:
             entries = catalog.entries(tier)
             fresh = [e for e in entries if e.backup_id not in before]
-            if run_id is None and (found := _ours(fresh, target, token)) is not None:
+            if run_id is None and (found := _ours(fresh, token)) is not None:
                 run_id = found.backup_id
                 spinner.console.print(f"run id {run_id}")
             mine = [e for e in fresh if e.backup_id == run_id]
@@ -179,7 +176,7 @@ def backup(
             running_for = output.duration_seconds(time.monotonic() - began)
             spinner.update(f"{run_id or named}: running for {running_for}")
             time.sleep(1.0)
-    done = row(mine[0], datetime.now(UTC))
+    done = row(mine[0], utc_now())
     if as_json:
         output.print_json(done)
     else:
@@ -188,12 +185,13 @@ def backup(
     return 0 if done["status"] == "succeeded" else BackupFailed.exit_code
 
 
-def _ours(fresh: list[CatalogEntry], target: str, token: str) -> CatalogEntry | None:
-    """The run our message started among the new ones (newest first), once it is there."""
-    named = [entry for entry in fresh if entry.backup_id.endswith(f"-{token}")]
-    if named or target in NAMED_BY_MESSAGE:
-        return named[0] if named else None
-    return fresh[-1] if fresh else None
+def _ours(fresh: list[CatalogEntry], token: str) -> CatalogEntry | None:
+    """The run our message started among the new ones, once it is there.
+
+    Every trigger names its run after the Pub/Sub message (its id's SHA-256,
+    8 hex digits, :func:`shared.events.trigger_run_id`), so only that run is ours.
+    """
+    return next((entry for entry in fresh if entry.backup_id.endswith(f"-{token}")), None)
 
 
 @click.command("unpack")

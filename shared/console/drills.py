@@ -15,13 +15,13 @@ import sys
 import time
 import webbrowser
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from shared import config
+from shared.clock import utc_now
 from shared.console import output
 from shared.console.session import Session
 from shared.errors import BackupFailed
@@ -80,7 +80,7 @@ def drill(session: Session, as_json: bool) -> int:
 
     settings = _settings(session)
     client = session.storage
-    now = datetime.now(UTC)
+    now = utc_now()
     drill_id = f"drill-{now:%Y%m%dT%H%M%SZ}"
     who = f"dr drill ({getpass.getuser()}@{socket.gethostname()})"
     run.start(client, settings, drill_id, now, who)
@@ -94,7 +94,7 @@ def drill(session: Session, as_json: bool) -> int:
         drill_id,
         lambda body: session.publish("restore", dict(body)),
         Notifier(settings.watch.notify),
-        lambda: datetime.now(UTC),
+        utc_now,
         time.sleep,
         on_change=lambda state: _progress(state, seen),
     )
@@ -146,7 +146,7 @@ def report(session: Session, local: str | None) -> int:
 
     settings = _settings(session)
     client = session.storage
-    page = statuspage.render(statuspage.collect(client, settings, datetime.now(UTC)))
+    page = statuspage.render(statuspage.collect(client, settings, utc_now()))
     if local is None:
         click.echo(f"status page: {statuspage.publish(client, settings, page)}")
         return 0

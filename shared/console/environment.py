@@ -29,7 +29,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.errors import ConfigError, RequestError
+from shared.errors import ConfigError, NotFound, RequestError
 
 STACK_FILE = Path(".devstack") / "env.sh"
 STACK_OWNER = Path(".devstack") / "stack.pid"
@@ -90,8 +90,8 @@ def load(name: str, environ: Mapping[str, str]) -> Environment:
     try:
         values = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(
-            f"no environment {name!r}: create it with "
+        raise NotFound(
+            f"no environment {name!r} in {path.parent}: create it with "
             f"`dr configure --from-terraform infra/environments/{name}`"
         ) from None
     except (OSError, json.JSONDecodeError) as exc:

@@ -9,7 +9,7 @@ Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-from shared.errors import ConfigError, DRError, PermissionDenied, SourceUnavailable
+from shared.errors import ConfigError, DRError, NotFound, PermissionDenied, SourceUnavailable
 
 RUNTIME_MODULES = ("google", "pymongo", "zstandard", "cryptography", "jsonschema", "bson")
 
@@ -39,7 +39,7 @@ def _google(exc: BaseException, where: str) -> DRError | None:
     if isinstance(exc, exceptions.Forbidden | exceptions.Unauthorized):
         return PermissionDenied(f"permission denied ({where}): {exc.message}")
     if isinstance(exc, exceptions.NotFound):
-        return ConfigError(f"not found ({where}): {exc.message}; wrong project or environment?")
+        return NotFound(f"not found ({where}): {exc.message}; wrong project or environment?")
     if isinstance(exc, exceptions.RetryError) and exc.cause is not None:
         return _network(exc.cause, where) or SourceUnavailable(f"{where}: {exc}")
     if isinstance(exc, exceptions.GoogleAPICallError | exceptions.RetryError):

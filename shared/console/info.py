@@ -11,13 +11,13 @@ run is shown and not judged; a target without any backup is a problem.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
 
-from shared import config
 from shared.catalog import CatalogEntry
+from shared.clock import utc_now
 from shared.console import output, retention
 from shared.console.session import Session
 from shared.errors import BackupFailed
@@ -66,7 +66,7 @@ def tier_state(
 def gather(session: Session, now: datetime) -> dict[str, Any]:
     targets: list[dict[str, Any]] = []
     problems: list[str] = []
-    grace = timedelta(minutes=session.require(config.DR_FRESHNESS_GRACE_MINUTES))
+    grace = timedelta(minutes=session.settings.grace_minutes)
     for target in session.targets():
         entries = session.catalog(target).entries()
         tiers = [tier_state(entries, tier, now, grace) for tier in TIERS]
@@ -94,7 +94,7 @@ def gather(session: Session, now: datetime) -> dict[str, Any]:
 @click.pass_obj
 def info(session: Session, as_json: bool) -> int:
     """Every target at a glance: newest backups, freshness, retention, running restores."""
-    now = datetime.now(UTC)
+    now = utc_now()
     facts = gather(session, now)
     if as_json:
         output.print_json(facts)

@@ -11,21 +11,15 @@ reason, and exit with the error's sysexits code; nothing is registered then.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
+from shared.clock import utc_now
 from shared.errors import DRError
-from shared.manifest import TIERS, Manifest
-
-TARGETS = ("mongodb", "firestore", "gcs")
-BUCKET_KEYS = {
-    "mongodb": "MONGODB_GCS_BUCKET",
-    "firestore": "FIRESTORE_GCS_BUCKET",
-    "gcs": "GCS_BACKUP_BUCKET",
-}
+from shared.manifest import TARGETS, TIERS, Manifest
 
 
 def _fail(exc: DRError) -> None:
@@ -33,16 +27,18 @@ def _fail(exc: DRError) -> None:
     raise SystemExit(exc.exit_code)
 
 
-def _sources(config_file: str | None) -> Any:
+def _settings(config_file: str | None) -> Any:
     from shared import clients, config
 
-    return config.sources(config_file=config_file, secrets=clients.secret_access())
+    return config.console_settings(
+        config.sources(config_file=config_file, secrets=clients.secret_access())
+    )
 
 
-def _bucket(src: Any, target: str) -> Any:
-    from shared import clients, config
+def _bucket(location: Any) -> Any:
+    from shared import clients
 
-    return clients.storage_client().bucket(src.require(getattr(config, BUCKET_KEYS[target])))
+    return clients.storage_client().bucket(location.bucket)
 
 
 @click.command("import")
@@ -89,31 +85,30 @@ def _import(
     source_bucket: str | None,
     config_file: str | None,
 ) -> Manifest:
-    from shared import clients, config
+    from shared import clients
     from shared.errors import RequestError
     from shared.legacy import dated
 
-    src = _sources(config_file)
+    settings = _settings(config_file)
     when = dated.backup_time(source, day.date() if day else None, hour)
-    now = datetime.now(UTC)
-    bucket = _bucket(src, target)
+    now = utc_now()
+    location = settings.location(target)
+    bucket = _bucket(location)
     if target == "mongodb":
         from shared.legacy import mongo
 
-        files = mongo.passphrase_files(key_files, src.get(config.ENCRYPTION_KEY_FILE) or ())
-        prefix = config.mongodb_prefix(src)
+        files = mongo.passphrase_files(key_files, settings.encryption.key_files)
         return mongo.import_dump(
-            bucket, prefix, Path(source), tier=tier, when=when, key_files=files, now=now
+            bucket, location.prefix, Path(source), tier=tier, when=when, key_files=files, now=now
         )
     if target == "firestore":
         from shared.legacy import firestore
 
-        database = src.require(config.FIRESTORE_DATABASE)
         return firestore.import_export(
             clients.storage_client(),
             bucket,
             source,
-            database=database,
+            database=settings.firestore_database,
             tier=tier,
             when=when,
             now=now,
@@ -161,14 +156,13 @@ def compare_command(target: str, old: str, days: int, config_file: str | None) -
     from rich.console import Console
     from rich.table import Table
 
-    from shared import clients, config
+    from shared import clients
     from shared.catalog import Catalog
     from shared.legacy import compare
 
     try:
-        src = _sources(config_file)
-        bucket = _bucket(src, target)
-        prefix = config.mongodb_prefix(src) if target == "mongodb" else ""
+        location = _settings(config_file).location(target)
+        bucket, prefix = _bucket(location), location.prefix
         client = clients.storage_client() if old.startswith("gs://") else None
         table_rows = compare.rows(
             compare.list_old(old, client), Catalog(bucket, target, prefix).entries()

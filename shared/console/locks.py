@@ -8,11 +8,12 @@ second restore run over a running one.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 
 from shared import storage
+from shared.clock import utc_now
 from shared.console import output
 from shared.console.session import Session
 from shared.errors import ConflictError
@@ -34,7 +35,7 @@ def unlock(session: Session, target: str, force: bool, as_json: bool) -> int:
         click.echo(f"{target}: no restore lock is held")
         return 0
     held, generation = found
-    now = datetime.now(UTC)
+    now = utc_now()
     holder = str(held.get("request_id"))
     record = session.status_store().get(holder)
     phase = record.phase if record is not None else "no status record"

@@ -36,7 +36,7 @@ INTERRUPTED = 130  # the shell's code for Ctrl-C
 
 EXIT_CODES = """\b
 Exit codes: 0 ok; 64 bad command or request; 65 damaged backup; 66 no such
-backup; 69 server unreachable; 70 backup failed or stale; 73 refused by a
+backup, request, drill or object; 69 server unreachable; 70 backup failed or stale; 73 refused by a
 safety rule; 75 busy or still running; 77 permission denied; 78 configuration.
 """
 

@@ -1,8 +1,7 @@
-"""Restore status records for people: exit codes, who asked, what was restored where.
+"""Restore status records for people: who asked, what was restored where.
 
-:func:`exit_code` is the one place the console maps a record to an exit
-code (through :func:`shared.restore.ending.exit_code_for`, the product's one
-table); ``dr restore`` and ``dr status`` go through it.
+A record's exit code is :func:`shared.restore.ending.exit_code_for`, the
+product's one table; ``dr restore`` and ``dr status`` call it directly.
 """
 
 from __future__ import annotations
@@ -11,8 +10,6 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-
-from shared.restore import ending
 
 _RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
 _CONFIRM = re.compile(r'"confirm": "([^"]+)"')
@@ -35,11 +32,6 @@ def required_confirm(record: Mapping[str, Any]) -> str | None:
         if found:
             return found.group(1)
     return None
-
-
-def exit_code(record: Mapping[str, Any]) -> int:
-    """The exit code of a request as its record stands (the product's one table)."""
-    return ending.exit_code_for(record)
 
 
 def backup_of(record: Mapping[str, Any]) -> str | None:

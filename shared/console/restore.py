@@ -18,18 +18,20 @@ import secrets
 import shlex
 import sys
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import click
 
 from shared import registry
+from shared.clock import utc_now
 from shared.console import output, records
 from shared.console.follow import Detached, follow
 from shared.console.session import TOPICS, Session
-from shared.errors import ConflictError, RequestError
+from shared.errors import ConflictError, NotFound
 from shared.manifest import TARGETS, TIERS
 from shared.restore import schema
+from shared.restore.ending import exit_code_for
 from shared.restore.status import FINAL_PHASES, PREFIX
 
 INTERRUPTED = 130
@@ -87,18 +89,18 @@ def restore(session: Session, /, target: str, **flags: Any) -> int:
             f"gcloud pubsub topics publish {TOPICS['restore']} --message {shlex.quote(message)}"
         )
         return 0
-    body.setdefault("request_id", new_request_id(datetime.now(UTC)))
+    body.setdefault("request_id", new_request_id(utc_now()))
     interactive = sys.stdin.isatty() and sys.stdout.isatty() and not options["yes"]
     if interactive and not body.get("dry_run"):
         plan = {**body, "dry_run": True, "request_id": body["request_id"] + "-plan"}
         planned = _run(session, plan, options)
-        _print_record(planned, datetime.now(UTC))
-        if records.exit_code(planned) != 0:
-            return records.exit_code(planned)
+        _print_record(planned, utc_now())
+        if exit_code_for(planned) != 0:
+            return exit_code_for(planned)
         click.confirm("Run this restore?", abort=True)
     final = _run(session, body, options)
     while interactive and records.refused(final) and (name := records.required_confirm(final)):
-        _print_record(final, datetime.now(UTC))
+        _print_record(final, utc_now())
         typed = click.prompt(f"This overwrites production. Type {name} to confirm", default="")
         if typed != name:
             raise click.Abort
@@ -109,8 +111,8 @@ def restore(session: Session, /, target: str, **flags: Any) -> int:
     if options["as_json"]:
         output.print_json(final)
     else:
-        _print_record(final, datetime.now(UTC))
-    return records.exit_code(final)
+        _print_record(final, utc_now())
+    return exit_code_for(final)
 
 
 def _run(session: Session, body: dict[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
@@ -144,11 +146,9 @@ def recent(session: Session, limit: int) -> list[dict[str, Any]]:
 
 def running(session: Session, limit: int = 50) -> list[dict[str, Any]]:
     """Requests among the recent ones that have not ended."""
-    from shared import config
-
-    if session.sources.raw(config.DR_STATE_BUCKET.name) is None:
+    if session.settings.state_bucket is None:
         return []
-    now = datetime.now(UTC)
+    now = utc_now()
     return [
         records.summary(record, now)
         for record in recent(session, limit)
@@ -162,7 +162,7 @@ def running(session: Session, limit: int = 50) -> list[dict[str, Any]]:
 @click.pass_obj
 def restores(session: Session, limit: int, as_json: bool) -> int:
     """Recent restore requests: phase, target, backup, destination, duration, who asked."""
-    now = datetime.now(UTC)
+    now = utc_now()
     rows = [records.summary(record, now) for record in recent(session, limit)]
     if as_json:
         output.print_json(rows)
@@ -186,19 +186,20 @@ def status(
     session: Session, request_id: str, keep_following: bool, timeout: float, as_json: bool
 ) -> int:
     """One restore request, readably (raw JSON with --json)."""
-    store = session.status_store()
-    record = store.get(request_id)
-    if record is None:
-        hint = f"; did you mean msg-{request_id}?" if request_id.isdigit() else ""
-        raise RequestError(f"no restore request {request_id!r} is recorded{hint}")
+    try:
+        record = session.status_store().require(request_id)
+    except NotFound as exc:
+        if request_id.isdigit():  # a Pub/Sub message id
+            raise NotFound(f"{exc}; did you mean msg-{request_id}?") from None
+        raise
     data = dict(record.data)
     if keep_following and not record.final:
         data = _run_follow(session, request_id, timeout)
     if as_json:
         output.print_json(data)
     else:
-        _print_record(data, datetime.now(UTC))
-    return records.exit_code(data)
+        _print_record(data, utc_now())
+    return exit_code_for(data)
 
 
 def _run_follow(session: Session, request_id: str, timeout: float) -> dict[str, Any]:

@@ -11,39 +11,36 @@ one after a backup cannot disagree.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 
 from shared import config
 from shared.catalog import CatalogEntry
+from shared.clock import utc_now
 from shared.console import output
 from shared.console.session import Session
 from shared.manifest import TARGETS, TIERS
 from shared.prune import PruneDecision, plan
-from shared.retention import Policy
-
-
-def policy(session: Session, target: str, tier: str) -> Policy:
-    """The policy a target's backup runs apply to one tier's series."""
-    src = session.sources
-    if target == "mongodb":
-        return config.mongodb_settings(src).retention.policy(tier)
-    if target == "firestore":
-        return config.firestore_settings(src).retention.policy(tier)
-    return config.gcs_settings(src).retention.policy(tier)
 
 
 def decisions(
     session: Session, target: str, entries: Sequence[CatalogEntry], now: datetime
 ) -> list[PruneDecision]:
-    """Every run's decision, tier by tier (each tier is its own series)."""
-    found: list[PruneDecision] = []
-    for tier in TIERS:
-        series = [entry for entry in entries if entry.location.tier == tier]
-        if series:
-            found += plan(series, policy(session, target, tier), now)
-    return found
+    """Every run's decision, tier by tier (each tier is its own series).
+
+    The target's settings are loaded only when it has runs to decide on.
+    """
+    tiers = {tier: [entry for entry in entries if entry.location.tier == tier] for tier in TIERS}
+    if not entries:
+        return []
+    retention = config.target_retention(session.sources, target)
+    return [
+        decision
+        for tier, series in tiers.items()
+        if series
+        for decision in plan(series, retention.policy(tier), now)
+    ]
 
 
 def _rows(target: str, found: Sequence[PruneDecision], now: datetime) -> list[list[str]]:
@@ -67,7 +64,7 @@ def _rows(target: str, found: Sequence[PruneDecision], now: datetime) -> list[li
 @click.pass_obj
 def retention(session: Session, target: str | None, dry_run: bool, as_json: bool) -> int:
     """Show every keep/remove decision retention would make now, with its reason."""
-    now = datetime.now(UTC)
+    now = utc_now()
     rows: list[list[str]] = []
     for name in session.targets(target):
         found = decisions(session, name, session.catalog(name).entries(), now)
@@ -90,7 +87,7 @@ def retention(session: Session, target: str | None, dry_run: bool, as_json: bool
 @click.pass_obj
 def prune(session: Session, target: str | None, yes: bool, as_json: bool) -> int:
     """Apply retention now: delete the runs `dr retention` marks remove."""
-    now = datetime.now(UTC)
+    now = utc_now()
     plans = {
         name: [
             d for d in decisions(session, name, session.catalog(name).entries(), now) if d.remove
@@ -113,11 +110,12 @@ def _apply(session: Session, target: str, found: Sequence[PruneDecision], now: d
     if not found:
         return "nothing to remove"
     if target == "gcs":  # runs, then the copies no kept snapshot references
+        from shared.backup_end import apply_retention
         from shared.gcs.context import GcsContext
-        from shared.gcs.sweep import apply_retention
+        from shared.gcs.sweep import run_end
 
         with GcsContext(config.gcs_settings(session.sources)) as ctx:
-            return apply_retention(ctx)
+            return apply_retention(run_end(ctx))
     from shared.prune import execute
 
     removed = execute(session.catalog(target).bucket, found, dry_run=False)

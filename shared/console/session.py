@@ -13,15 +13,15 @@ or a ``gs://`` URL of the run or of any object in it.
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared import config
 from shared.errors import BackupNotFound, ConfigError, RequestError
 from shared.manifest import TARGETS, TIERS, RunLocation, run_started, slot_for
-from shared.settings_source import Key, Sources
+from shared.settings_source import Sources
 
 if TYPE_CHECKING:
     from google.cloud.storage import Bucket, Client
@@ -30,17 +30,8 @@ if TYPE_CHECKING:
     from shared.console.environment import Environment
     from shared.restore.status import StatusStore
 
-TOPICS = {
-    "restore": "dr-restore",
-    "mongodb": "dr-mongodb-backup",
-    "firestore": "dr-firestore-backup",
-    "gcs": "dr-gcs-backup",
-}
-BUCKET_KEYS: dict[str, Key[str]] = {
-    "mongodb": config.MONGODB_GCS_BUCKET,
-    "firestore": config.FIRESTORE_GCS_BUCKET,
-    "gcs": config.GCS_BACKUP_BUCKET,
-}
+T = TypeVar("T")
+TOPICS = {"restore": "dr-restore"} | {target: f"dr-{target}-backup" for target in TARGETS}
 
 
 @dataclass
@@ -58,13 +49,13 @@ class Session:
 
         return config.sources(config_file=self.config_file, secrets=clients.secret_access())
 
+    @cached_property
+    def settings(self) -> config.ConsoleSettings:
+        return self._labelled(lambda: config.console_settings(self.sources))
+
     @property
     def project(self) -> str:
-        project = (
-            self.project_flag
-            or os.environ.get("GOOGLE_CLOUD_PROJECT")
-            or os.environ.get("CLOUDSDK_CORE_PROJECT")
-        )
+        project = self.project_flag or config.project(config.process_environment())
         if not project:
             raise ConfigError(
                 f"no Google Cloud project ({self.environment.label}): pass --project, "
@@ -76,18 +67,17 @@ class Session:
     def storage(self) -> Client:
         from shared.clients import storage_client
 
-        return storage_client(self.project_flag or os.environ.get("GOOGLE_CLOUD_PROJECT"))
+        return storage_client(self.project_flag or config.project(config.process_environment()))
 
-    def require(self, key: Key[Any]) -> Any:
-        """A setting, or a :class:`ConfigError` saying where ``dr`` looked."""
+    def _labelled(self, read: Callable[[], T]) -> T:
+        """``read()``, or its :class:`ConfigError` saying where ``dr`` looked."""
         try:
-            return self.sources.require(key)
+            return read()
         except ConfigError as exc:
             raise ConfigError(f"{exc} ({self.environment.label}){_hint(self)}") from None
 
     def configured(self, target: str) -> bool:
-        found = self.sources.raw(BUCKET_KEYS[target].name)
-        return found is not None and found[0].strip() != ""
+        return target in self.settings.locations
 
     def targets(self, only: str | None = None) -> list[str]:
         """``only``, or every target whose backup bucket is configured."""
@@ -100,20 +90,17 @@ class Session:
             )
         return found
 
-    def bucket(self, name: str) -> Bucket:
-        return self.storage.bucket(name)
-
     def catalog(self, target: str) -> Catalog:
         if target not in self._catalogs:
             from shared.catalog import Catalog
 
-            prefix = config.mongodb_prefix(self.sources) if target == "mongodb" else ""
-            bucket = self.bucket(self.require(BUCKET_KEYS[target]))
-            self._catalogs[target] = Catalog(bucket, target, prefix)
+            location = self._labelled(lambda: self.settings.location(target))
+            bucket = self.storage.bucket(location.bucket)
+            self._catalogs[target] = Catalog(bucket, target, location.prefix)
         return self._catalogs[target]
 
     def state_bucket(self) -> Bucket:
-        return self.bucket(self.require(config.DR_STATE_BUCKET))
+        return self.storage.bucket(self._labelled(self.settings.require_state_bucket))
 
     def status_store(self) -> StatusStore:
         from shared.restore.status import StatusStore
@@ -161,9 +148,11 @@ class Session:
         )
 
     def latest(self, target: str) -> CatalogEntry:
-        backups = self.catalog(target).backups()
+        catalog = self.catalog(target)
+        backups = catalog.backups()
         if not backups:
-            raise BackupNotFound(f"there is no complete {target} backup yet")
+            where = f"gs://{catalog.bucket.name}/{catalog.prefix}{target}/"
+            raise BackupNotFound(f"there is no complete {target} backup in {where} yet")
         return backups[0]
 
 

@@ -45,7 +45,7 @@ def check(session: Session, entry: CatalogEntry, read_data: bool, sample: float)
 
 
 def _check_archive(session: Session, entry: CatalogEntry, where: str) -> CheckResult:
-    from shared import clients, config
+    from shared import clients
     from shared.keys import keyring_for
     from shared.mongodb.pipeline import ARCHIVE_NAME, open_stored
     from shared.mongodb.verify import verify_archive
@@ -53,10 +53,7 @@ def _check_archive(session: Session, entry: CatalogEntry, where: str) -> CheckRe
     manifest = entry.manifest
     assert manifest is not None  # checked by the caller
     bucket = session.catalog("mongodb").bucket
-    encryption = config.EncryptionSettings(
-        key_files=session.sources.get(config.ENCRYPTION_KEY_FILE) or (),
-        key_secret=session.sources.get(config.ENCRYPTION_KEY_SECRET),
-    )
+    encryption = session.settings.encryption
     name = manifest.location.path(ARCHIVE_NAME)
     checked = (
         f"gs://{bucket.name}/{name} downloaded, decrypted (key {manifest.key_id}), "

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.clock import Clock, utc_now
 from shared.errors import ConfigError, RequestError
 
 if TYPE_CHECKING:
@@ -53,9 +54,7 @@ def drill_id_for(message: PubSubMessage, now: datetime) -> str:
     return f"drill-{day}-{message.message_id or f'{now:%H%M%S}'}"
 
 
-def on_drill_message(
-    message: PubSubMessage, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-) -> list[str]:
+def on_drill_message(message: PubSubMessage, clock: Clock = utc_now) -> list[str]:
     """Start a drill if asked, then advance every open drill; returns the drills advanced."""
     from shared import clients, config
     from shared.drill import run

@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from shared import reporting, storage
 from shared.catalog import Catalog, CatalogEntry
+from shared.clock import Clock
 from shared.config import DrillSettings
 from shared.drill import figures, report
-from shared.errors import BackupNotFound, ConflictError, DRError
+from shared.errors import ConflictError, DRError, NotFound
 from shared.restore.status import FINAL_PHASES, StatusStore
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ def advance(
     store = StatusStore(state_bucket)
     found = storage.read_json(state_bucket, state_path(drill_id))
     if found is None:
-        raise BackupNotFound(f"no drill {drill_id} in gs://{state_bucket.name}/{PREFIX}")
+        raise NotFound(f"no drill {drill_id} in gs://{state_bucket.name}/{PREFIX}")
     state, generation = dict(found[0]), found[1]
     if state["finished"]:
         return state
@@ -227,7 +228,7 @@ def follow(
     drill_id: str,
     publish: Publish,
     sink: ReportSink,
-    clock: Callable[[], datetime],
+    clock: Clock,
     sleep: Callable[[float], None],
     on_change: Callable[[Mapping[str, Any]], None] = lambda state: None,
     interval: float = 1.0,

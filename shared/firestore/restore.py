@@ -1,4 +1,4 @@
-"""Restoring a Firestore export: plan it, refuse it, or start it -- never wait for it.
+"""Restore start: resolve the export, then plan the import, refuse it, or start it -- never wait.
 
 The guide's forms, as ``dr-restore`` request fields: ``date`` (and ``type``)
 pick the export; ``target_project`` and ``target_database`` say where to
@@ -15,14 +15,16 @@ Safety rules, enforced here whoever calls:
   still-running export of the requested date is refused, naming the run and
   why (a partial export cannot be imported).
 * Importing into the production database (the configured project's
-  configured database) requires ``confirm`` equal to that project's id.
+  configured database) requires ``confirm`` equal to that project's id, and
+  into another database that holds documents ``confirm`` equal to
+  ``<project>/<database>`` (:func:`production_name`, the one rule).
 * A collection subset must be collections the export holds, and Firestore
   imports a subset only from an export of specific collections.
 
 An import overwrites documents that have the same id and leaves every other
 document as it is; every plan and report says so. Starting returns at once
-with the operation recorded (:mod:`shared.firestore.imports`); the completion
-step (:mod:`shared.firestore.finish_restore`) carries it to the end.
+with the operation recorded (:mod:`shared.firestore.restore_record`); the
+restore completion (:mod:`shared.firestore.restore_completion`) ends it.
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ from typing import TYPE_CHECKING
 from shared import catalog
 from shared.config import FirestoreSettings
 from shared.errors import BackupNotFound, DRError, RefusedError, RequestError
-from shared.firestore import admin, imports
-from shared.firestore.imports import ImportJob
+from shared.firestore import admin, restore_record
 from shared.firestore.request import FirestoreRestore
+from shared.firestore.restore_record import PendingImport
 from shared.manifest import Manifest
 from shared.target import RestoreOutcome
 
@@ -59,7 +61,7 @@ IMPORT_NOTE = (
 
 @dataclass(frozen=True)
 class RestoreStarted:
-    """An import under way: the completion step finishes it, sets the status and notifies."""
+    """An import under way: the restore completion step ends it (status, lock, report)."""
 
     request_id: str
     mode: str
@@ -93,6 +95,49 @@ def resolve(
     return entry, entry.manifest
 
 
+def production_name(request: FirestoreRestore, settings: FirestoreSettings) -> str | None:
+    """What ``confirm`` must say for this request to go ahead; ``None`` when nothing is at risk.
+
+    The one production rule, asked by the dispatcher and by
+    :func:`start_restore` alike. The configured database is production: its
+    confirm is the project id (the guide's form). Another database that
+    already holds documents is overwritten too (an import replaces same-id
+    documents): its confirm is ``<project>/<database>``. A test restore
+    writes only to a scratch database and needs none.
+    """
+    if request.test_mode:
+        return None
+    project = request.target_project or settings.project_id
+    database = request.target_database or settings.database
+    if project == settings.project_id and database == settings.database:
+        return settings.project_id
+    return f"{project}/{database}" if _holds_documents(project, database) else None
+
+
+def _holds_documents(project: str, database: str) -> bool:
+    """Whether the destination database exists and has a collection."""
+    from google.api_core import exceptions
+
+    from shared.firestore.verify import data_client
+
+    try:
+        return any(True for _ in data_client(project, database).collections())
+    except exceptions.NotFound:
+        return False
+
+
+def _refusal(database: str, confirm: str, settings: FirestoreSettings) -> str:
+    what = (
+        f"the production database {database}"
+        if confirm == settings.project_id
+        else f"{database}, which already holds documents,"
+    )
+    return (
+        f"importing into {what} overwrites its documents with the export's; send "
+        f'"confirm": "{confirm}" to go ahead, or use test_mode or another target_database'
+    )
+
+
 def start_restore(
     request: FirestoreRestore,
     *,
@@ -109,11 +154,8 @@ def start_restore(
     exported = tuple(manifest.source.get("collection_ids") or ())
     _check_subset(request.collection_ids, exported, manifest)
     project = request.target_project or settings.project_id
-    production = (
-        project == settings.project_id
-        and not request.test_mode
-        and (request.target_database or settings.database) == settings.database
-    )
+    confirm = production_name(request, settings)
+    unconfirmed = confirm if confirm is not None and request.confirm != confirm else None
     source = admin.require_database(
         client,
         admin.database_name(settings.project_id, settings.database),
@@ -130,7 +172,7 @@ def start_restore(
             f"rewrite_references has nothing to do: {job.database_name} is the database the "
             "export was taken from, so its references already point into it"
         )
-    plan = _plan(job, manifest, production and request.confirm != settings.project_id)
+    plan = _plan(job, manifest, unconfirmed)
     if request.dry_run:
         return RestoreOutcome(
             TARGET,
@@ -142,20 +184,15 @@ def start_restore(
             notes=_notes(manifest),
             plan=plan,
         )
-    if production and request.confirm != settings.project_id:
-        raise RefusedError(
-            f"importing into the production database {job.database_name} overwrites its "
-            f'documents with the export\'s; send "confirm": "{settings.project_id}" to go '
-            "ahead, or use test_mode or another target_database",
-            confirm=settings.project_id,
-        )
+    if unconfirmed is not None:
+        raise RefusedError(_refusal(job.database_name, unconfirmed, settings), confirm=unconfirmed)
     if not request.test_mode:
         admin.require_database(
             client,
             job.database_name,
             "create it first (gcloud firestore databases create) or choose another target_database",
         )
-    generation = imports.create(store.bucket, job)
+    generation = restore_record.create(store.bucket, job)
     try:
         operation = (
             admin.create_database(client, project, database, source.location)
@@ -165,10 +202,10 @@ def start_restore(
             )
         )
     except DRError:
-        imports.remove(store.bucket, request_id)
+        restore_record.remove(store.bucket, request_id)
         raise
     try:
-        job, _ = imports.update(store.bucket, job, generation, operation=operation)
+        job, _ = restore_record.update(store.bucket, job, generation, operation=operation)
     except DRError as exc:  # it runs: the completion step finds it (or re-issues the step)
         log.warning("%s started, but its name was not recorded (%s)", operation, exc)
     store.progress(request_id).update(
@@ -209,11 +246,11 @@ def _job(
     database: str,
     location: str,
     now: datetime,
-) -> ImportJob:
+) -> PendingImport:
     wanted = request.collection_ids
     expected = {c: n for c, n in manifest.counts.items() if not wanted or c in wanted}
     total = manifest.details.get("progress_documents")
-    return ImportJob(
+    return PendingImport(
         request_id=request_id,
         mode="test" if request.test_mode else "restore",
         backup=backup,
@@ -238,7 +275,7 @@ def _notes(manifest: Manifest) -> tuple[str, ...]:
     return (IMPORT_NOTE, *([f"The export is a {consistency}."] if consistency else []))
 
 
-def _plan(job: ImportJob, manifest: Manifest, needs_confirm: bool) -> tuple[str, ...]:
+def _plan(job: PendingImport, manifest: Manifest, confirm: str | None) -> tuple[str, ...]:
     groups = ", ".join(f"{c} ({n})" for c, n in sorted(job.expected.items())) or "as exported"
     lines = [
         f"export {manifest.location.run_id} ({manifest.location.tier}, "
@@ -263,9 +300,6 @@ def _plan(job: ImportJob, manifest: Manifest, needs_confirm: bool) -> tuple[str,
     lines.append(
         "verify: counts per collection group, and each document's contents against the export"
     )
-    if needs_confirm:
-        lines.append(
-            f"this is the production database: the request needs "
-            f'"confirm": "{job.database_name.split("/")[1]}"'
-        )
+    if confirm is not None:
+        lines.append(f'this destination holds data: the request needs "confirm": "{confirm}"')
     return tuple(lines)

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from shared.errors import IntegrityError
 from shared.firestore import admin, contents, exportfile, references
-from shared.firestore.imports import ImportJob
-from shared.firestore.pending import EXPORT_FOLDER
+from shared.firestore.backup_record import EXPORT_FOLDER
 from shared.firestore.restore import resolve
+from shared.firestore.restore_record import PendingImport
 from shared.manifest import Manifest
 
 if TYPE_CHECKING:
@@ -46,20 +46,20 @@ def _count(client: Client, collection_id: str) -> int:
     return int(query.get()[0][0].value)
 
 
-def _export(job: ImportJob, state_bucket: Bucket) -> tuple[Bucket, str]:
+def _export(job: PendingImport, state_bucket: Bucket) -> tuple[Bucket, str]:
     """The bucket (through the state bucket's client) and prefix of the export imported."""
     name, _, prefix = job.input_uri_prefix.removeprefix("gs://").partition("/")
     return state_bucket.client.bucket(name), prefix.rstrip("/")
 
 
-def rewrite_pass(job: ImportJob, state_bucket: Bucket, client: Client) -> references.Pass:
+def rewrite_pass(job: PendingImport, state_bucket: Bucket, client: Client) -> references.Pass:
     bucket, prefix = _export(job, state_bucket)
     return references.Pass(bucket, prefix, job.collection_ids, client)
 
 
 def with_contents(
     result: Mapping[str, Any],
-    job: ImportJob,
+    job: PendingImport,
     state_bucket: Bucket,
     client: Client,
     sample_limit: int,
@@ -81,7 +81,7 @@ def with_contents(
     return {**result, "verified": verified, "details": details}
 
 
-def reference_note(job: ImportJob) -> str:
+def reference_note(job: PendingImport) -> str:
     """What the restored copy's references point at, for the operator."""
     if job.rewrite_references:
         done = references.RewriteState.from_json(job.rewrite)

@@ -22,12 +22,28 @@ run is a backup only once its manifest exists; a killed run leaves an
 incomplete directory the catalog reports and retention removes after its
 grace period.
 
-Modules: :mod:`~shared.gcs.lister` (list, compare, shard), :mod:`~shared.gcs.sinks`
-(shards to Pub/Sub or to threads), :mod:`~shared.gcs.worker` and
-:mod:`~shared.gcs.copier` (copy one shard), :mod:`~shared.gcs.finalize`
-(snapshot, :mod:`~shared.gcs.critical` checks, manifest, report),
-:mod:`~shared.gcs.sweep` (retention), :mod:`~shared.gcs.restore` and
-:mod:`~shared.gcs.restorer` (the three restore forms, test mode, dry run),
-:mod:`~shared.gcs.backup` (a whole run in-process) and
-:mod:`~shared.gcs.handlers` (the Pub/Sub entry points).
+Modules, in lifecycle order:
+
+* :mod:`~shared.gcs.handlers`: the Pub/Sub entry points (backup trigger, shard, listing step).
+* :mod:`~shared.gcs.target`: the :class:`~shared.target.BackupTarget` and
+  :class:`~shared.target.RestoreTarget` the handlers and the dispatcher drive.
+* :mod:`~shared.gcs.context`: settings, per-thread clients, the clock, the notifier, copy threads.
+* :mod:`~shared.gcs.backup`: a whole run in this process (library, CLI, benchmark).
+* :mod:`~shared.gcs.lister`: start a run (or plan one), record it, hand out listing steps.
+* :mod:`~shared.gcs.listing`: one resumable listing step; compares with the base snapshot.
+* :mod:`~shared.gcs.sinks`: where shards go (Pub/Sub, or threads in this process).
+* :mod:`~shared.gcs.run`: a run's working files (work lists, shard results, the plan).
+* :mod:`~shared.gcs.worker` and :mod:`~shared.gcs.copier`: copy one shard, record its result.
+* :mod:`~shared.gcs.completion`: whether every shard has reported, at a bounded cost.
+* :mod:`~shared.gcs.finalize`: complete the run (snapshot, :mod:`~shared.gcs.critical`
+  checks, manifest) and end it through :func:`shared.backup_end.end_backup`.
+* :mod:`~shared.gcs.snapshot`, :mod:`~shared.gcs.properties`, :mod:`~shared.gcs.reader`:
+  a snapshot's entries, the object properties they keep, reading them back verified.
+* :mod:`~shared.gcs.sweep`: where runs end (:func:`~shared.gcs.sweep.run_end`) and the
+  sweep of copies no kept snapshot references, after retention.
+* :mod:`~shared.gcs.request`: a restore request, typed and valid once built.
+* :mod:`~shared.gcs.bucket_restore`: restore one bucket: resolve the snapshot, the
+  production rule, test mode, plan.
+* :mod:`~shared.gcs.object_restore`: object by object: compare, copy what differs, verify.
+* :mod:`~shared.gcs.check`: check a snapshot in place (``dr verify``).
 """

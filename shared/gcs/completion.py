@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from collections.abc import Mapping
 
 from shared import storage
 from shared.errors import ConflictError
@@ -39,29 +40,30 @@ def marker_path(location: RunLocation, bucket: str, group: int) -> str:
 
 def complete(ctx: GcsContext, location: RunLocation, plan: Plan, shard: ShardRef | None) -> bool:
     """True when all ``plan.total`` shards have reported; ``shard``: the one that just did."""
+    sizes = {key: shards for bucket in plan.shards for key, shards in plan.series_of(bucket)}
     if shard is None:
         reported = Counter(_group_of_result(name) for name in _names(ctx, done_prefix(location)))
-        for (bucket, group), count in reported.items():
-            if count >= _group_size(plan, bucket, group):
-                _mark(ctx, location, bucket, group)
+        for (key, group), count in reported.items():
+            if count >= _group_size(sizes, key, group):
+                _mark(ctx, location, key, group)
     else:
         group = shard.index // GROUP
-        count = sum(1 for _ in _names(ctx, group_prefix(location, shard.bucket, group)))
-        if count < _group_size(plan, shard.bucket, group):
+        count = sum(1 for _ in _names(ctx, group_prefix(location, shard.key, group)))
+        if count < _group_size(sizes, shard.key, group):
             return False
-        _mark(ctx, location, shard.bucket, group)
-    groups = sum(-(-shards // GROUP) for shards in plan.shards.values())
+        _mark(ctx, location, shard.key, group)
+    groups = sum(-(-shards // GROUP) for shards in sizes.values())
     return sum(1 for _ in _names(ctx, location.path("complete/"))) >= groups
 
 
-def _group_size(plan: Plan, bucket: str, group: int) -> int:
-    return min(GROUP, plan.shards.get(bucket, 0) - group * GROUP)
+def _group_size(sizes: Mapping[str, int], key: str, group: int) -> int:
+    return min(GROUP, sizes.get(key, 0) - group * GROUP)
 
 
 def _group_of_result(name: str) -> tuple[str, int]:
-    """``(bucket, group)`` of ``.../done/<bucket>/<NNNNNN>.json``."""
+    """``(bucket, group)`` of ``.../done/<bucket>/<NNNNNN>.part``."""
     bucket, leaf = name.rsplit("/", 2)[-2:]
-    return bucket, int(leaf.removesuffix(".json")) // GROUP
+    return bucket, int(leaf.split(".", 1)[0]) // GROUP
 
 
 def _mark(ctx: GcsContext, location: RunLocation, bucket: str, group: int) -> None:

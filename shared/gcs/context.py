@@ -12,11 +12,11 @@ import functools
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Self, TypeVar
 
 from shared import clients
+from shared.clock import Clock, utc_now
 from shared.config import GcsSettings
 from shared.notify import Notifier
 from shared.reporting import ReportSink
@@ -28,10 +28,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class GcsContext:
     """Settings plus the means to act on them; use as a context manager (it owns threads)."""
 
@@ -40,7 +36,7 @@ class GcsContext:
         settings: GcsSettings,
         *,
         new_client: Callable[[], Client] | None = None,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = utc_now,
         notifier: ReportSink | None = None,
     ) -> None:
         self.settings = settings

@@ -1,34 +1,40 @@
-"""Turn a run whose shards have all reported into a backup: snapshot, checks, manifest, report.
+"""Complete a run whose shards have all reported: snapshot, critical checks, then its end.
 
 Whoever completes the last piece (the last shard's worker, or the lister when
-shards finished before it wrote the plan) finalizes. Two finalizers may race;
-both write the same snapshot files (their content follows from immutable
-shard results), and the manifest is created once, so exactly one commits, and
-only that one applies retention and sends the run's one report.
+shards finished before it wrote the plan) builds the manifest, succeeded or
+failed, and hands it to :func:`shared.backup_end.end_backup` with the
+bucket-by-bucket report lines. Two completions may race; both write the same
+snapshot files (their content follows from immutable shard results), and the
+manifest is created once, so exactly one commits, and only that one applies
+retention (pruning, then :mod:`~shared.gcs.sweep`'s sweep) and sends the run's
+one report.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from shared import catalog, reporting, storage
+from shared import storage
+from shared.backup_end import end_backup
 from shared.errors import ConflictError, DRError, IntegrityError
-from shared.gcs import completion, critical, sweep
+from shared.gcs import completion, compose, critical, parts, sweep
 from shared.gcs.context import GcsContext
 from shared.gcs.run import (
     PLAN_NAME,
     Plan,
     ShardRef,
-    ShardResult,
     done_path,
     snapshot_path,
 )  # fmt: skip
-from shared.gcs.snapshot import JSONL, ObjectEntry, write_lines
+from shared.gcs.snapshot import JSONL, ObjectEntry
 from shared.manifest import Artifact, Manifest, RunLocation
-from shared.notify import RunReport
+from shared.notify.message import human_size
+
+if TYPE_CHECKING:
+    from google.cloud.storage import Blob
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +55,16 @@ class BucketSummary:
     failed: list[str] = field(default_factory=list)
     wanted: dict[str, ObjectEntry] = field(default_factory=dict)
 
-    def add(self, bucket: str, result: ShardResult, wanted: set[str]) -> None:
-        self.objects += len(result.entries)
-        self.bytes += sum(entry.size for entry in result.entries)
-        self.copied += result.copied
-        self.reused += result.reused
-        self.existing += result.existing
-        self.vanished += [f"gs://{bucket}/{name}" for name in result.vanished]
-        self.changed += [f"gs://{bucket}/{name}" for name in result.changed]
-        self.failed += [f"gs://{bucket}/{name}: {error}" for name, error in result.failed]
-        self.wanted.update({e.name: e for e in result.entries if e.name in wanted})
+    def add(self, bucket: str, part: parts.PartSummary, wanted: set[str]) -> None:
+        self.objects += part.objects
+        self.bytes += part.bytes
+        self.copied += part.copied
+        self.reused += part.reused
+        self.existing += part.existing
+        self.vanished += [f"gs://{bucket}/{name}" for name in part.vanished]
+        self.changed += [f"gs://{bucket}/{name}" for name in part.changed]
+        self.failed += [f"gs://{bucket}/{name}: {error}" for name, error in part.failed]
+        self.wanted.update({e.name: e for e in part.critical if e.name in wanted})
 
 
 def read_manifest(ctx: GcsContext, location: RunLocation) -> Manifest | None:
@@ -97,9 +103,11 @@ def _finalize(ctx: GcsContext, location: RunLocation, plan: Plan) -> Manifest:
     artifacts, summaries = [], {}
     try:
         files = critical.parse_all(plan.critical, buckets)
-        for bucket, shards in plan.shards.items():
+        for bucket in plan.shards:
             wanted = critical.wanted(files, bucket, buckets)
-            artifact, summaries[bucket] = _write_snapshot(ctx, location, bucket, shards, wanted)
+            artifact, summaries[bucket] = _write_snapshot(
+                ctx, location, bucket, plan.series_of(bucket), wanted
+            )
             artifacts.append(artifact)
         verified, problems = critical.check(
             ctx.client(),
@@ -147,7 +155,7 @@ def _finalize(ctx: GcsContext, location: RunLocation, plan: Plan) -> Manifest:
         error=" | ".join(errors) or None,
         details=details,
     )
-    return _commit(ctx, manifest)
+    return _end(ctx, manifest)
 
 
 def _counts(plan: Plan, summaries: dict[str, BucketSummary]) -> dict[str, int]:
@@ -166,57 +174,64 @@ def _counts(plan: Plan, summaries: dict[str, BucketSummary]) -> dict[str, int]:
 
 
 def _write_snapshot(
-    ctx: GcsContext, location: RunLocation, bucket: str, shards: int, wanted: set[str]
-) -> tuple[Artifact, BucketSummary]:
-    """Write ``snapshot/<bucket>.jsonl`` from the shard results, in shard (= name) order.
-
-    If another finalizer wrote it first (the create fails), its content must
-    equal what we would write, since both come from the same immutable shard
-    results; that is checked by size and CRC32C rather than assumed.
-    """
-    backup = ctx.backup_bucket()
-    path = snapshot_path(location, bucket)
-    stored: list[storage.StoredObject] = []
-    try:
-        with storage.upload_stream(backup, path, JSONL, stored) as sink:
-            summary = _stream_results(ctx, location, bucket, shards, wanted, sink.write)
-        return Artifact(path, stored[0].size, stored[0].sha256, stored[0].crc32c), summary
-    except ConflictError:
-        log.info("gs://%s/%s exists (another finalizer); checking it", backup.name, path)
-    sums = storage.Checksums()
-    summary = _stream_results(ctx, location, bucket, shards, wanted, sums.update)
-    with storage.translate_errors(f"gs://{backup.name}/{path}"):
-        blob = backup.get_blob(path, retry=storage.retry_policy())
-    if blob is None or (blob.size, blob.crc32c) != (sums.size, sums.crc32c):
-        raise IntegrityError(f"gs://{backup.name}/{path} differs from the shard results it lists")
-    return Artifact(path, sums.size, sums.sha256, sums.crc32c), summary
-
-
-def _stream_results(
     ctx: GcsContext,
     location: RunLocation,
     bucket: str,
-    shards: int,
+    ranges: list[tuple[str, int]],
     wanted: set[str],
-    write: Callable[[bytes], object],
-) -> BucketSummary:
-    summary = BucketSummary()
+) -> tuple[Artifact, BucketSummary]:
+    """Compose ``snapshot/<bucket>.jsonl`` from the shards' parts, in name order.
+
+    ``ranges`` are the bucket's name ranges in order, each ``(series, shards)``.
+
+    Only the parts' summaries are read (:mod:`shared.gcs.parts`); the bytes
+    are concatenated server side (:mod:`shared.gcs.compose`) and checked by
+    size and CRC32C against what the parts say. If another finalizer
+    composed it first (the create fails), the same check covers its object.
+    The SHA-256 is not recorded: it would take reading every byte.
+    """
     backup = ctx.backup_bucket()
-    for index in range(shards):
-        path = done_path(location, bucket, index)
-        found = storage.read_json(backup, path)
-        if found is None:
-            raise IntegrityError(f"gs://{backup.name}/{path} (a shard result) disappeared")
-        result = ShardResult.from_json(found[0], f"gs://{backup.name}/{path}")
-        summary.add(bucket, result, wanted)
-        write_lines(list(result.entries), write)
-    return summary
+    path = snapshot_path(location, bucket)
+    shards = [(key, index) for key, count in ranges for index in range(count)]
+    summary, found = _read_summaries(ctx, location, bucket, shards, wanted)
+    size, crc32c = compose.combined((part.size, part.crc32c) for part in found)
+    sources = [done_path(location, key, index) for key, index in shards]
+    try:
+        blob: Blob | None = compose.compose(
+            ctx, sources, path, JSONL, location.path(f"compose/{bucket}/")
+        )
+    except ConflictError:
+        log.info("gs://%s/%s exists (another finalizer); checking it", backup.name, path)
+        with storage.translate_errors(f"gs://{backup.name}/{path}"):
+            blob = backup.get_blob(path, retry=storage.retry_policy())
+    if blob is None or (blob.size, blob.crc32c) != (size, crc32c):
+        raise IntegrityError(f"gs://{backup.name}/{path} differs from the shard results it lists")
+    return Artifact(path, size, "", crc32c), summary
+
+
+def _read_summaries(
+    ctx: GcsContext,
+    location: RunLocation,
+    bucket: str,
+    shards: list[tuple[str, int]],
+    wanted: set[str],
+) -> tuple[BucketSummary, list[parts.PartSummary]]:
+    """Every shard's summary, read on the copy threads; never the shards' entries."""
+    found = list(
+        ctx.parallel(
+            lambda shard: parts.read_summary(ctx.backup_bucket(), location, *shard), shards
+        )
+    )
+    summary = BucketSummary()
+    for part in found:
+        summary.add(bucket, part, wanted)
+    return summary, found
 
 
 def record_failure(
     ctx: GcsContext, location: RunLocation, started: datetime, error: str
 ) -> Manifest:
-    """Commit a FAILED manifest for a run that could not go on, and report it."""
+    """End a run that could not go on as FAILED: committed, retained and reported once."""
     manifest = Manifest(
         location=location,
         status="failed",
@@ -225,32 +240,20 @@ def record_failure(
         source={"project": ctx.settings.project_id, "buckets": list(ctx.settings.source_buckets)},
         error=error,
     )
-    return _commit(ctx, manifest)
+    return _end(ctx, manifest)
 
 
-def _commit(ctx: GcsContext, manifest: Manifest) -> Manifest:
-    location = manifest.location
-    try:
-        catalog.commit(ctx.backup_bucket(), manifest)
-    except ConflictError:
-        log.info("run %s was committed by another finalizer", location.run_id)
-        return read_manifest(ctx, location) or manifest
-    where = f"gs://{ctx.settings.backup_bucket}/{location.manifest_path}"
-    fields = {"fields": {"manifest": where, "counts": dict(manifest.counts)}}
-    if manifest.ok:
-        log.info("backup %s succeeded: %s", location.run_id, dict(manifest.counts), extra=fields)
-    else:
-        log.error("backup %s FAILED: %s", location.run_id, manifest.error, extra=fields)
-    retention = sweep.apply_retention(ctx)
-    reporting.deliver(_report(manifest, where, retention), ctx.notifier)
-    return manifest
+def _end(ctx: GcsContext, manifest: Manifest) -> Manifest:
+    return end_backup(sweep.run_end(ctx), manifest, report_details(manifest))
 
 
-def _report(manifest: Manifest, where: str, retention: str) -> RunReport:
+def report_details(manifest: Manifest) -> dict[str, str]:
+    """The report's bucket-by-bucket lines: what each bucket held and copied, what was verified."""
     buckets = manifest.details.get("buckets", {})
     details = {
         "Buckets": ", ".join(
-            f"{name} ({info['objects']:,} objects, {info['copied']:,} copied)"
+            f"{name} ({info['objects']:,} objects, {human_size(info['bytes'])}, "
+            f"{info['copied']:,} copied)"
             for name, info in buckets.items()
         )
         or ", ".join(manifest.source.get("buckets", []))
@@ -258,17 +261,4 @@ def _report(manifest: Manifest, where: str, retention: str) -> RunReport:
     critical_info = manifest.details.get("critical", {})
     if critical_info.get("verified"):
         details["Critical files verified"] = ", ".join(critical_info["verified"])
-    details["Retention"] = retention
-    return RunReport(
-        target="gcs",
-        operation="backup",
-        status=manifest.status,
-        run_id=manifest.location.run_id,
-        started=manifest.started,
-        finished=manifest.finished,
-        size_bytes=manifest.counts.get("bytes"),
-        counts=dict(manifest.counts),
-        manifest_path=where,
-        error=manifest.error,
-        details=details,
-    )
+    return details

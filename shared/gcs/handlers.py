@@ -1,15 +1,15 @@
 """Pub/Sub entry points of the two Cloud Storage functions (see ``functions/main.py``).
 
-``dr-gcs-backup`` (Cloud Scheduler, ``{"tier": "daily"}``) lists and publishes
+``dr-gcs-backup`` (Cloud Scheduler, ``{"tier": "daily"}``) starts a run
+through :class:`~shared.gcs.target.GcsBackupTarget`: it lists and publishes
 shards to ``DR_GCS_SHARD_TOPIC`` (default ``dr-gcs-shards``); ``dr-gcs-shards``
-delivers each to :func:`on_shard_message`, whose last shard finalizes the run.
-A bucket too large for one invocation's listing (``GCS_LIST_PAGES``) goes on
-in listing messages on the same topic, each listing step its own invocation.
+delivers each to :func:`on_shard_message`, whose last shard completes the run
+and ends it. A bucket too large for one invocation's listing
+(``GCS_LIST_PAGES``) goes on in listing messages on the same topic, each
+listing step its own invocation.
 """
 
 from __future__ import annotations
-
-import os
 
 from shared import clients, config
 from shared.errors import ConfigError
@@ -17,9 +17,10 @@ from shared.events import PubSubMessage, backup_trigger, trigger_run_id
 from shared.gcs import lister, worker
 from shared.gcs.context import GcsContext
 from shared.gcs.listing import ListRef
-from shared.gcs.run import ShardRef
+from shared.gcs.run import TARGET, ShardRef
 from shared.gcs.sinks import PubSubSink
-from shared.manifest import TIERS
+from shared.gcs.target import GcsBackupTarget
+from shared.manifest import TIERS, RunLocation
 
 
 def _settings() -> config.GcsSettings:
@@ -30,7 +31,7 @@ def shard_topic(settings: config.GcsSettings) -> str:
     """``projects/P/topics/T`` from ``DR_GCS_SHARD_TOPIC`` and the function's project."""
     if settings.shard_topic.startswith("projects/"):
         return settings.shard_topic
-    project = os.environ.get("GOOGLE_CLOUD_PROJECT") or settings.project_id
+    project = settings.function_project or settings.project_id
     if not project:
         raise ConfigError(
             "no project for the shard topic: set GOOGLE_CLOUD_PROJECT or GCS_PROJECT_ID"
@@ -38,16 +39,20 @@ def shard_topic(settings: config.GcsSettings) -> str:
     return f"projects/{project}/topics/{settings.shard_topic}"
 
 
+def _pubsub_sink(ctx: GcsContext) -> PubSubSink:
+    return PubSubSink(ctx, clients.publisher_client(), shard_topic(ctx.settings))
+
+
 def on_backup_message(message: PubSubMessage) -> None:
+    """A scheduled (or manual) backup: a plan when ``dry_run``, else a run started here."""
     trigger = backup_trigger(message, TIERS)
-    settings = _settings()
-    with GcsContext(settings) as ctx:
+    with GcsContext(_settings()) as ctx:
+        target = GcsBackupTarget(ctx, lambda: _pubsub_sink(ctx))
         if trigger.dry_run:
-            lister.preview(ctx)
+            target.plan(trigger.tier)
             return
-        sink = PubSubSink(ctx, clients.publisher_client(), shard_topic(settings))
         run_id = trigger_run_id(message, ctx.clock())
-        lister.start_backup(ctx, tier=trigger.tier, sink=sink, run_id=run_id)
+        target.start(RunLocation("", TARGET, trigger.tier, run_id))
 
 
 def on_shard_message(message: PubSubMessage) -> None:
@@ -55,10 +60,8 @@ def on_shard_message(message: PubSubMessage) -> None:
     body = message.json()
     if isinstance(body, dict) and "list" in body:
         listing = ListRef.from_message(body)
-        settings = _settings()
-        with GcsContext(settings) as ctx:
-            sink = PubSubSink(ctx, clients.publisher_client(), shard_topic(settings))
-            lister.continue_listing(ctx, listing, sink)
+        with GcsContext(_settings()) as ctx:
+            lister.continue_listing(ctx, listing, _pubsub_sink(ctx))
         return
     shard = ShardRef.from_message(body)
     with GcsContext(_settings()) as ctx:

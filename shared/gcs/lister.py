@@ -27,7 +27,7 @@ from shared.manifest import Manifest, RunLocation, new_run_id
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ShardSink", "continue_listing", "latest_snapshot", "preview", "start_backup"]
+__all__ = ["ShardSink", "continue_listing", "latest_snapshot", "plan", "start_backup"]
 
 
 def start_backup(
@@ -85,7 +85,7 @@ def continue_listing(ctx: GcsContext, ref: ListRef, sink: ShardSink) -> Manifest
     location = ref.location
     with logs.run_context(run_id=location.run_id, target=TARGET):
         if finalize.read_manifest(ctx, location) is not None:
-            log.info("%s: the run is already finalized; nothing to do", ref.describe())
+            log.info("%s: the run has already ended; nothing to do", ref.describe())
             return None
         try:
             listing.run_step(ctx, ref, sink)
@@ -102,8 +102,8 @@ def continue_listing(ctx: GcsContext, ref: ListRef, sink: ShardSink) -> Manifest
         return finalize.finalize_if_complete(ctx, location)
 
 
-def preview(ctx: GcsContext) -> dict[str, dict[str, int]]:
-    """What a run would do now, per bucket (a dry run: reads only)."""
+def plan(ctx: GcsContext) -> dict[str, dict[str, int]]:
+    """What a run would do now, per bucket (a dry run: reads only, writes nothing)."""
     base = latest_snapshot(ctx)
     header = Plan(ctx.clock(), {}, (), base.location.manifest_path if base else None)
     summary = {}
@@ -117,7 +117,7 @@ def preview(ctx: GcsContext) -> dict[str, dict[str, int]]:
                 counts["to_copy"] += 1
                 counts["bytes_to_copy"] += item.entry.size
         summary[bucket] = counts
-    log.info("dry run: %s", summary, extra={"fields": {"preview": summary}})
+    log.info("dry run: %s", summary, extra={"fields": {"plan": summary}})
     return summary
 
 

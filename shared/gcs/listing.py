@@ -10,46 +10,40 @@ the shard topic, so the next step runs in another invocation: a bucket of
 any size finishes, and no invocation lists more than ``GCS_LIST_PAGES`` pages
 of a bucket.
 
-Delivery is at least once. A step records its outcome
-(``steps/<bucket>/<step>.json``) once its shards are handed on; a repeated
-step finds it and only hands on again. A step that died after recording
-some of its shards' work lists re-submits those and lists on after their
-last name, so no object lands in two shards whatever changed meanwhile.
+A bucket whose previous snapshot is large is listed in name ranges at once
+(:mod:`shared.gcs.ranges`), each range through steps of its own.
 
-When a bucket's listing ends, ``listed/<bucket>.json`` records its shard
-count, and whoever records the last bucket writes the plan from the run's
+Delivery is at least once. A step counts its attempts in its record and
+records there where the listing goes on once its shards are handed on
+(:mod:`shared.gcs.steps`); a repeated step finds that and only hands on
+again. A step that died after recording some of its shards' work lists
+re-submits those and lists on after their last name, so no object lands in
+two shards whatever changed meanwhile. A step that keeps dying fails the run
+on its ``GCS_LIST_ATTEMPTS``-th attempt.
+
+When a range's listing ends, ``listed/<bucket>[~<range>].json`` records its
+shard count, and whoever records the last one writes the plan from the run's
 ``start.json``; from there the run finalizes as before.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import replace
+from typing import Any, Protocol
 
 from shared import storage
-from shared.errors import ConfigError, ConflictError, IntegrityError, RequestError
+from shared.errors import ConflictError, IntegrityError
+from shared.gcs import critical, ranges, steps
 from shared.gcs.context import GcsContext
+from shared.gcs.pages import Listing
 from shared.gcs.reader import Position, SnapshotReader, SortedLookup
-from shared.gcs.run import (
-    PLAN_NAME,
-    SHARD_FIELDS,
-    TARGET,
-    Plan,
-    ShardRef,
-    TodoItem,
-    check_bucket_name,
-    snapshot_path,
-    todo_path,
-)  # fmt: skip
-from shared.gcs.snapshot import LIST_FIELDS, LIST_PROJECTION, ObjectEntry
-from shared.manifest import Manifest, RunLocation
+from shared.gcs.run import PLAN_NAME, Plan, ShardRef, TodoItem, series, todo_path
+from shared.gcs.steps import ListCursor, ListRef
+from shared.manifest import RunLocation
 
-if TYPE_CHECKING:
-    from google.cloud.storage import Blob
+__all__ = ["ListCursor", "ListRef", "Listing", "ShardSink", "begin", "read_start", "run_step"]
 
 log = logging.getLogger(__name__)
 
@@ -71,93 +65,10 @@ class ShardSink(Protocol):
     def close(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class ListCursor:
-    """Where a bucket's listing goes on: page token, next shard, last name, base position."""
-
-    step: int = 0
-    page_token: str | None = None
-    shard: int = 0
-    after: str | None = None
-    base: Position = field(default_factory=Position)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "page_token": self.page_token,
-            "shard": self.shard,
-            "after": self.after,
-            "base": self.base.to_json(),
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> ListCursor:
-        step, shard = int(data["step"]), int(data["shard"])
-        if step < 0 or shard < 0:
-            raise ValueError("step and shard must be >= 0")
-        token, after = data["page_token"], data["after"]
-        return cls(
-            step,
-            None if token is None else str(token),
-            shard,
-            None if after is None else str(after),
-            Position.from_json(data["base"]),
-        )
-
-
-@dataclass(frozen=True)
-class ListRef:
-    """One listing step of one bucket in one run; what a listing message carries."""
-
-    location: RunLocation
-    bucket: str
-    cursor: ListCursor = field(default_factory=ListCursor)
-
-    def describe(self) -> str:
-        return (
-            f"listing step {self.cursor.step} of gs://{self.bucket} in run {self.location.run_id}"
-        )
-
-    def to_message(self) -> bytes:
-        import json
-
-        body = {
-            "tier": self.location.tier,
-            "run_id": self.location.run_id,
-            "bucket": self.bucket,
-            "list": self.cursor.to_json(),
-        }
-        return json.dumps(body, sort_keys=True).encode("utf-8")
-
-    @classmethod
-    def from_message(cls, body: Mapping[str, Any]) -> ListRef:
-        """Validate a listing message; :class:`RequestError` naming what is wrong."""
-        fields = (SHARD_FIELDS - {"shard"}) | {"list"}
-        if set(body) != fields:
-            raise RequestError(
-                f"not a listing message: fields {sorted(body)}, expected {sorted(fields)}"
-            )
-        bucket = check_bucket_name(body["bucket"], "bucket")
-        try:
-            cursor = ListCursor.from_json(body["list"])
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise RequestError(
-                f"malformed listing position ({type(exc).__name__}: {exc})"
-            ) from None
-        location = RunLocation("", TARGET, str(body["tier"]), str(body["run_id"]))
-        return cls(location, bucket, cursor)
-
-
-def step_path(location: RunLocation, bucket: str, step: int) -> str:
-    return location.path(f"steps/{bucket}/{step:06d}.json")
-
-
-def listed_path(location: RunLocation, bucket: str) -> str:
-    return location.path(f"listed/{bucket}.json")
-
-
 def begin(ctx: GcsContext, location: RunLocation, header: Plan) -> Plan:
-    """Record the run's start (buckets, critical files, base); a repeated start reads it back."""
+    """Record the run's start (buckets, critical files, base, name ranges); a repeated
+    start reads it back."""
+    header = replace(header, bounds=ranges.choose_bounds(ctx, header))
     try:
         storage.create_json(ctx.backup_bucket(), location.path(START_NAME), header.to_json())
     except ConflictError:
@@ -175,68 +86,103 @@ def read_start(ctx: GcsContext, location: RunLocation) -> Plan:
 
 def run_step(ctx: GcsContext, ref: ListRef, sink: ShardSink) -> None:
     """List one step of ``ref``'s bucket and hand everything on; raises :class:`DRError`."""
-    backup, location, cursor = ctx.backup_bucket(), ref.location, ref.cursor
-    done = storage.read_json(backup, step_path(location, ref.bucket, cursor.step))
-    if done is not None:
+    location, cursor = ref.location, ref.cursor
+    header = read_start(ctx, location)
+    bounds = header.bounds.get(ref.bucket, ())
+    if ref.name_range == 0 and cursor.step == 0:  # start the other ranges (again, if repeated)
+        for number, bound in enumerate(bounds, start=1):
+            base = Position(bound.offset, 0, bound.offset)
+            sink.resume(ListRef(location, ref.bucket, ListCursor(base=base), number))
+    attempt = steps.attempt(ctx, ref)
+    if attempt.outcome is not None:
         log.info("%s: already done (a repeated delivery); handing on again", ref.describe())
-        _hand_on(ctx, ref, done[0], sink)
+        _hand_on(ctx, ref, attempt.outcome, sink)
         return
     log.info(
         "%s: listing from %s", ref.describe(), repr(cursor.after) if cursor.after else "the start"
     )
-    lookup = base_lookup(ctx, read_start(ctx, location), ref.bucket, cursor.base)
+    lookup = base_lookup(ctx, header, ref.bucket, cursor.base)
+    sources = tuple(header.shards)
+    wanted = critical.wanted(critical.parse_all(header.critical, sources), ref.bucket, sources)
     shards, after = cursor.shard, cursor.after
-    for index, items in _recorded(ctx, location, ref.bucket, cursor.shard):
-        sink.submit(ShardRef(location, ref.bucket, index), items)
+    for index, items in _recorded(ctx, location, ref.key, cursor.shard):
+        sink.submit(ShardRef(location, ref.bucket, index, ref.name_range), items)
         shards, after = index + 1, items[-1].entry.name
-    listing = Listing(ctx, ref.bucket, cursor.page_token, ctx.settings.list_pages)
+    first = bounds[ref.name_range - 1].name if ref.name_range else None
+    end = bounds[ref.name_range].name if ref.name_range < len(bounds) else None
+    listing = Listing(ctx, ref.bucket, cursor.page_token, ctx.settings.list_pages, first, end)
     batch: list[TodoItem] = []
-    for item in listing.items(lookup, after):
+    for item in listing.items(lookup, after, wanted):
         batch.append(item)
         if len(batch) == ctx.settings.shard_size:
-            sink.submit(ShardRef(location, ref.bucket, shards), batch)
+            sink.submit(ShardRef(location, ref.bucket, shards, ref.name_range), batch)
             shards, batch = shards + 1, []
     if batch:
-        sink.submit(ShardRef(location, ref.bucket, shards), batch)
+        sink.submit(ShardRef(location, ref.bucket, shards, ref.name_range), batch)
         shards += 1
     if listing.next_token is None:
+        outcome: dict[str, Any] = {"shards": shards, "step": cursor.step}
         if lookup is not None:
-            lookup.drain()  # the previous snapshot's whole-file check
-        outcome: dict[str, Any] = {"shards": shards}
+            outcome["base"] = _read_to_end(lookup, end).to_json()
+        recorded = steps.record_listed(ctx, ref, outcome)
     else:
         base = lookup.position() if lookup is not None else Position()
         last = listing.last_name or after
         next_cursor = ListCursor(cursor.step + 1, listing.next_token, shards, last, base)
         outcome = {"next": next_cursor.to_json()}
-    try:
-        storage.create_json(backup, step_path(location, ref.bucket, cursor.step), outcome)
-    except ConflictError:
+        recorded = steps.record_step(ctx, ref, attempt, outcome)
+    if not recorded:
         log.warning("%s: a concurrent delivery finished it first", ref.describe())
         return
     _hand_on(ctx, ref, outcome, sink)
+
+
+def _read_to_end(lookup: SortedLookup, end: str | None) -> Position:
+    """Read the previous snapshot to the end of the range; where that is.
+
+    To the file's end for the last range (its reader then checks the whole
+    file, or a segment's size), else to where the next range starts reading.
+    """
+    if end is None:
+        lookup.drain()
+    else:
+        lookup.find(end)
+    return lookup.position()
 
 
 def _hand_on(ctx: GcsContext, ref: ListRef, outcome: Mapping[str, Any], sink: ShardSink) -> None:
     if "next" in outcome:
         sink.resume(replace(ref, cursor=ListCursor.from_json(outcome["next"])))
     else:
-        _bucket_listed(ctx, ref.location, ref.bucket, int(outcome["shards"]))
+        log.info("%s: the listing ended, %d shard(s)", ref.describe(), int(outcome["shards"]))
+        _bucket_listed(ctx, ref.location)
 
 
-def _bucket_listed(ctx: GcsContext, location: RunLocation, bucket: str, shards: int) -> None:
-    """Record ``bucket`` as listed; the last bucket to finish writes the plan."""
+def _bucket_listed(ctx: GcsContext, location: RunLocation) -> None:
+    """After a name range's listing ended: whoever ends the last one writes the plan.
+
+    A bucket listed in several ranges read its previous snapshot in segments;
+    their sizes and CRC32Cs must add up to the file's (a damaged base fails
+    the run here, as the one listing's last step does for a single range).
+    """
     backup = ctx.backup_bucket()
-    log.info("gs://%s: listed, %d shard(s)", bucket, shards)
-    with contextlib.suppress(ConflictError):  # a repeated delivery: recorded by the same step
-        storage.create_json(backup, listed_path(location, bucket), {"shards": shards})
     header = read_start(ctx, location)
-    counts = {}
-    for name in header.shards:
-        found = storage.read_json(backup, listed_path(location, name))
-        if found is None:
-            return  # another bucket is still listing; it writes the plan
-        counts[name] = int(found[0]["shards"])
-    plan = replace(header, shards=counts)
+    counts: dict[str, int] = {}
+    segments: dict[str, list[Position]] = {}
+    for bucket in header.shards:
+        for number in range(header.ranges(bucket)):
+            key = series(bucket, number)
+            found = storage.read_json(backup, steps.listed_path(location, key))
+            if found is None:
+                return  # another range is still listing; it writes the plan
+            counts[key] = int(found[0]["shards"])
+            if "base" in found[0]:
+                segments.setdefault(bucket, []).append(Position.from_json(found[0]["base"]))
+    for bucket, read in segments.items():
+        if header.ranges(bucket) > 1:
+            ranges.check_segments(ctx, header, bucket, read)
+    totals = {b: sum(counts[series(b, n)] for n in range(header.ranges(b))) for b in header.shards}
+    plan = replace(header, shards=totals, series=counts)
     try:
         storage.create_json(backup, location.path(PLAN_NAME), plan.to_json())
     except ConflictError:
@@ -265,84 +211,8 @@ def base_lookup(
     ctx: GcsContext, header: Plan, bucket: str, start: Position | None = None
 ) -> SortedLookup | None:
     """The previous snapshot of ``bucket`` from ``start``, if the run has a base holding it."""
-    if header.base is None:
-        return None
-    backup = ctx.backup_bucket()
-    found = storage.read_json(backup, header.base)
+    found = ranges.base_snapshot(ctx, header, bucket)
     if found is None:
-        raise IntegrityError(f"gs://{backup.name}/{header.base} (the base snapshot) is gone")
-    base = Manifest.from_json(found[0], f"gs://{backup.name}/{header.base}")
-    path = snapshot_path(base.location, bucket)
-    artifact = next((a for a in base.artifacts if a.path == path), None)
-    if artifact is None:
         return None
-    reader = SnapshotReader(backup, artifact, start)
+    reader = SnapshotReader(ctx.backup_bucket(), found[1], start)
     return SortedLookup(iter(reader), reader)
-
-
-class Listing:
-    """``pages`` pages (all, if ``None``) of a bucket from ``token``, as work items.
-
-    After iterating, ``next_token`` is where the listing goes on (``None``: it
-    ended) and ``last_name`` the last name listed.
-    """
-
-    def __init__(self, ctx: GcsContext, bucket: str, token: str | None, pages: int | None) -> None:
-        self.ctx = ctx
-        self.bucket = bucket
-        self.token = token
-        self.pages = pages
-        self.next_token: str | None = None
-        self.last_name: str | None = None
-
-    def items(self, lookup: SortedLookup | None, after: str | None = None) -> Iterator[TodoItem]:
-        """Objects in name order (those after ``after``), ``reuse`` when the base holds them."""
-        where = f"listing gs://{self.bucket}"
-        with storage.translate_errors(where):
-            for page, token in self._prefetched():
-                self.next_token = token
-                for blob in page:
-                    if after is not None and blob.name <= after:
-                        continue
-                    entry = ObjectEntry.from_blob(self.bucket, blob)
-                    earlier = lookup.find(entry.name) if lookup is not None else None
-                    self.last_name = entry.name
-                    if earlier is not None and earlier.same_bytes(entry):
-                        yield TodoItem(replace(entry, copy=earlier.copy), reuse=True)
-                    else:
-                        yield TodoItem(entry, reuse=False)
-
-    def _prefetched(self) -> Iterator[tuple[list[Blob], str | None]]:
-        """Pages with the token after each; the next fetched on its own thread meanwhile."""
-        from google.api_core import exceptions
-
-        source = self._fetch()
-        with ThreadPoolExecutor(1, thread_name_prefix="gcs-list") as pool:
-            pending = pool.submit(next, source, None)
-            while True:
-                try:
-                    page = pending.result()
-                except exceptions.NotFound:
-                    raise ConfigError(
-                        f"source bucket gs://{self.bucket} does not exist (GCS_SOURCE_BUCKETS)"
-                    ) from None
-                if page is None:
-                    return
-                pending = pool.submit(next, source, None)
-                yield page
-
-    def _fetch(self) -> Iterator[tuple[list[Blob], str | None]]:
-        client = self.ctx.client()  # the fetching thread's own
-        listing = client.list_blobs(
-            client.bucket(self.bucket),
-            fields=LIST_FIELDS,
-            projection=LIST_PROJECTION,
-            page_size=self.ctx.settings.list_page_size,
-            page_token=self.token,
-            retry=storage.retry_policy(),
-        )
-        for count, page in enumerate(listing.pages, start=1):
-            blobs = list(page)
-            yield blobs, listing.next_page_token
-            if self.pages is not None and count >= self.pages:
-                return

@@ -16,12 +16,20 @@ from typing import Any
 
 from shared.dates import parse_version_date
 from shared.errors import RequestError
+from shared.gcs.run import check_bucket_name
 from shared.restore.schema import BUCKET
 from shared.target import RequestShape
 
 
 @dataclass(frozen=True)
 class GcsRestoreRequest:
+    """One restore of one bucket; valid once built (bad names and contradictions raise).
+
+    Checked here rather than only in the message schema, so the library
+    (:func:`shared.gcs.bucket_restore.restore_bucket`) called directly gets
+    the same clear :class:`RequestError` as a ``dr-restore`` message.
+    """
+
     source_bucket: str
     version_date: datetime | None = None
     target_bucket: str | None = None
@@ -30,6 +38,16 @@ class GcsRestoreRequest:
     delete_extra: bool = False
     confirm: str | None = None
 
+    def __post_init__(self) -> None:
+        check_bucket_name(self.source_bucket, "source_bucket")
+        if self.target_bucket is not None:
+            check_bucket_name(self.target_bucket, "target_bucket")
+        if self.test_mode and (self.target_bucket or self.delete_extra):
+            raise RequestError(
+                "test mode restores into a new temporary bucket: "
+                "target_bucket and delete_extra do not apply"
+            )
+
     @property
     def destination(self) -> str:
         """The bucket written (test mode: a scratch bucket, named when it is created)."""
@@ -37,8 +55,8 @@ class GcsRestoreRequest:
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, Any]) -> GcsRestoreRequest:
-        """From schema-valid fields; refuses what only a combination makes wrong."""
-        request = cls(
+        """From message fields (``version_date`` as text); RequestError naming a bad one."""
+        return cls(
             source_bucket=fields["source_bucket"],
             version_date=parse_version_date(fields.get("version_date")),
             target_bucket=fields.get("target_bucket"),
@@ -47,11 +65,6 @@ class GcsRestoreRequest:
             delete_extra=bool(fields.get("delete_extra", False)),
             confirm=fields.get("confirm"),
         )
-        if request.delete_extra and request.test_mode:
-            raise RequestError(
-                "delete_extra has no meaning in test mode (the test bucket starts empty)"
-            )
-        return request
 
 
 SHAPE: RequestShape[GcsRestoreRequest] = RequestShape(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -217,7 +217,3 @@ def _flag(data: Mapping[str, Any], key: str) -> bool:
 def _optional(data: Mapping[str, Any], key: str) -> str | None:
     value = data.get(key)
     return None if value is None else str(value)
-
-
-def write_lines(entries: list[ObjectEntry], write: Callable[[bytes], object]) -> None:
-    write(b"".join(entry.line() for entry in entries))

@@ -1,7 +1,8 @@
 """Retention for Cloud Storage snapshots: prune runs, then sweep the copies nobody references.
 
-Runs go through :mod:`shared.prune` with each tier's policy
-(``GCS_RETENTION_DAYS`` as restic's ``within``), one series per tier (so the
+Runs go through :func:`shared.backup_end.apply_retention`, the guard rails
+of :mod:`shared.prune` with each tier's policy (``GCS_RETENTION_DAYS`` as
+restic's ``within``), one series per tier (so the
 newest good snapshot of each tier is never deleted, and failed or incomplete
 runs go only after the grace period). Copies are shared between snapshots,
 so deleting a run frees nothing by itself; afterwards a mark-and-sweep
@@ -20,12 +21,12 @@ every kept snapshot) is paid when there is something to free.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from shared import prune, storage
-from shared.catalog import Catalog, CatalogEntry
-from shared.errors import DRError
+from shared import storage
+from shared.backup_end import RunEnd
+from shared.catalog import CatalogEntry
 from shared.gcs.context import GcsContext
 from shared.gcs.reader import read_snapshot
 from shared.gcs.run import TARGET
@@ -36,39 +37,28 @@ log = logging.getLogger(__name__)
 CLOCK_SKEW = timedelta(minutes=10)
 
 
-def apply_retention(ctx: GcsContext, dry_run: bool = False) -> str:
-    """Prune and sweep; returns a one-line summary. Never raises: a backup stays a backup.
+def run_end(ctx: GcsContext) -> RunEnd:
+    """Where Cloud Storage runs end: the backup bucket, ``GCS_RETENTION_DAYS``, then the sweep.
 
-    A dry run logs every prune decision and deletes nothing (so sweeps nothing).
+    :func:`shared.backup_end.apply_retention` prunes the runs; when it removed
+    any, :func:`sweep_copies` deletes the copies only they referenced.
     """
-    now = ctx.clock()
-    try:
-        entries = Catalog(ctx.backup_bucket(), TARGET).entries()
-        series: dict[str, list[CatalogEntry]] = defaultdict(list)
-        for entry in entries:
-            series[entry.location.tier].append(entry)
-        retention = ctx.settings.retention
-        removed = [
-            run
-            for tier, tier_entries in series.items()
-            for run in prune.execute(
-                ctx.backup_bucket(),
-                prune.plan(tier_entries, retention.policy(tier), now),
-                dry_run,
-            )
-        ]
-        rule = "; ".join(f"{tier}: {retention.policy(tier).describe()}" for tier in sorted(series))
-        if not removed:
-            return f"{rule}: no run removed"
-        gone = {run.backup_id for run in removed}
-        swept = sweep_copies(ctx, [entry for entry in entries if entry.backup_id not in gone], now)
-        return f"{rule}: removed {len(removed)} run(s), {swept} unreferenced copies"
-    except DRError as exc:
-        log.error("retention failed: %s", exc, extra={"fields": {"error_type": type(exc).__name__}})
-        return f"failed: {exc}"
+
+    def after_prune(kept: Sequence[CatalogEntry], now: datetime) -> str:
+        return f"{sweep_copies(ctx, kept, now)} unreferenced copies"
+
+    return RunEnd(
+        bucket=ctx.backup_bucket(),
+        target=TARGET,
+        prefix="",
+        retention=ctx.settings.retention,
+        notifier=ctx.notifier,
+        clock=ctx.clock,
+        after_prune=after_prune,
+    )
 
 
-def sweep_copies(ctx: GcsContext, kept: list[CatalogEntry], now: datetime) -> int:
+def sweep_copies(ctx: GcsContext, kept: Sequence[CatalogEntry], now: datetime) -> int:
     """Delete copies no complete run in ``kept`` references; returns how many."""
     backup = ctx.backup_bucket()
     referenced: set[str] = set()

@@ -1,7 +1,8 @@
 """Copy one shard, record its result once, and finalize the run if it was the last one.
 
 Delivery is at least once, so everything here may run twice, even at the same
-time: the result is created with ``if_generation_match=0`` (the second
+time: the result (the shard's part of the snapshot with its summary,
+:mod:`shared.gcs.parts`) is created with ``if_generation_match=0`` (the second
 delivery finds it, or loses the race, and does nothing), and the copies are
 themselves idempotent (:mod:`shared.gcs.copier`). A shard whose copies fail
 after retries still reports, listing the failed objects, so the run ends
@@ -21,9 +22,10 @@ import logging
 from shared import logs, storage
 from shared.errors import ConflictError, DRError, IntegrityError, RequestError
 from shared.gcs import finalize as finalizer
+from shared.gcs import parts
 from shared.gcs.context import GcsContext
 from shared.gcs.copier import CopyOutcome, copy_entry
-from shared.gcs.run import ShardRef, ShardResult, TodoItem, done_path, todo_path
+from shared.gcs.run import ShardRef, ShardResult, TodoItem, todo_path
 from shared.manifest import Manifest
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,7 @@ _COUNT_RETRIES = 10
 
 def write_todo(ctx: GcsContext, shard: ShardRef, items: list[TodoItem]) -> None:
     """Record the shard's work list, once: a repeated listing step re-submits it unchanged."""
-    path = todo_path(shard.location, shard.bucket, shard.index)
+    path = todo_path(shard.location, shard.key, shard.index)
     try:
         storage.create_json(
             ctx.backup_bucket(), path, [item.to_json() for item in items], compact=True
@@ -46,7 +48,7 @@ def write_todo(ctx: GcsContext, shard: ShardRef, items: list[TodoItem]) -> None:
 
 
 def attempts_path(shard: ShardRef) -> str:
-    return shard.location.path(f"attempts/{shard.bucket}/{shard.index:06d}.json")
+    return shard.location.path(f"attempts/{shard.key}/{shard.index:06d}.json")
 
 
 def count_attempt(ctx: GcsContext, shard: ShardRef) -> int:
@@ -77,20 +79,16 @@ def process_shard(ctx: GcsContext, shard: ShardRef, finalize: bool = True) -> Ma
         if storage.read_json(backup, shard.location.manifest_path) is not None:
             log.info("%s: the run is already finalized; nothing to do", shard.describe())
             return None
-        result_path = done_path(shard.location, shard.bucket, shard.index)
-        if storage.read_json(backup, result_path) is not None:
+        if parts.recorded(backup, shard):
             log.info("%s: already done (a repeated delivery)", shard.describe())
-        else:
-            result = _run(ctx, shard)
-            try:
-                storage.create_json(backup, result_path, result.to_json(), compact=True)
-            except ConflictError:
-                log.info("%s: a concurrent delivery recorded its result first", shard.describe())
+        elif not parts.record(backup, shard, *_run(ctx, shard)):
+            log.info("%s: a concurrent delivery recorded its result first", shard.describe())
         return finalizer.finalize_if_complete(ctx, shard.location, shard) if finalize else None
 
 
-def _run(ctx: GcsContext, shard: ShardRef) -> ShardResult:
-    path = todo_path(shard.location, shard.bucket, shard.index)
+def _run(ctx: GcsContext, shard: ShardRef) -> tuple[ShardResult, set[str]]:
+    """The shard's result, and the names of its critical files."""
+    path = todo_path(shard.location, shard.key, shard.index)
     where = f"gs://{ctx.settings.backup_bucket}/{path}"
     found = storage.read_json(ctx.backup_bucket(), path)
     if found is None:
@@ -104,7 +102,8 @@ def _run(ctx: GcsContext, shard: ShardRef) -> ShardResult:
         items = [TodoItem.from_json(item, f"{where} item {n}") for n, item in enumerate(found[0])]
     except DRError as exc:
         log.error("%s cannot run: %s", shard.describe(), exc)
-        return ShardResult(failed=((f"(shard {shard.index})", str(exc)),))
+        return ShardResult(failed=((f"(shard {shard.index})", str(exc)),)), set()
+    critical = {item.entry.name for item in items if item.critical}
     reused = [item.entry for item in items if item.reuse]
     pending = [item.entry for item in items if not item.reuse]
     attempt = count_attempt(
@@ -113,11 +112,8 @@ def _run(ctx: GcsContext, shard: ShardRef) -> ShardResult:
     if attempt > MAX_ATTEMPTS:
         log.error("%s was attempted %d times without completing", shard.describe(), attempt - 1)
         error = f"shard attempted {attempt - 1} times without completing"
-        return ShardResult(
-            entries=tuple(reused),
-            reused=len(reused),
-            failed=tuple((entry.name, error) for entry in pending),
-        )
+        failed = tuple((entry.name, error) for entry in pending)
+        return ShardResult(entries=tuple(reused), reused=len(reused), failed=failed), critical
     source, backup = shard.bucket, ctx.settings.backup_bucket
     outcomes = iter(
         list(
@@ -137,7 +133,7 @@ def _run(ctx: GcsContext, shard: ShardRef) -> ShardResult:
         len(result.failed),
         extra={"fields": {"shard": shard.index, "bucket": shard.bucket}},
     )
-    return result
+    return result, critical
 
 
 def _result(outcomes: list[TodoItem | CopyOutcome]) -> ShardResult:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from shared.firestore import exportfile
-from shared.firestore.pending import EXPORT_FOLDER
+from shared.firestore.backup_record import EXPORT_FOLDER
 from shared.legacy import dated, gsurl
 from shared.manifest import Artifact, Manifest
 

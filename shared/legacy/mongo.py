@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from shared import storage
 from shared.crypto import Readable
-from shared.errors import ConfigError, ConflictError, IntegrityError, KeyNotFoundError, RequestError
+from shared.errors import (
+    ConfigError,
+    ConflictError,
+    IntegrityError,
+    KeyNotFoundError,
+    NotFound,
+    RequestError,
+)
 from shared.legacy import dated, layers, mongoarchive, mongodir
 from shared.legacy.chunks import ChunkSource, buffered
 from shared.legacy.openssl import Passphrase, read_passphrase
@@ -139,7 +146,7 @@ def import_dump(
 ) -> Manifest:
     """Check ``path`` end to end, upload its bytes unchanged, commit an ``imported`` manifest."""
     if not path.exists():
-        raise RequestError(f"{path} does not exist")
+        raise NotFound(f"{path} does not exist: nothing to import")
     where = str(path)
     passphrases = [read_passphrase(f) for f in key_files]
     sums = storage.Checksums()

@@ -1,20 +1,23 @@
-"""One backup run: dump, capture the oplog, upload, then commit the manifest.
+"""One backup run in the job: dump, capture the oplog, upload, then end the run.
 
-The manifest is written last and only if everything before it succeeded; a
-run that fails records a ``failed`` manifest (so the catalog says why), and a
-run that is killed leaves no manifest at all, which the catalog reports as
-incomplete. Neither is ever offered for restore.
+The run ends through :func:`shared.backup_end.end_backup`, which commits the
+manifest last: a run that fails ends as a ``failed`` manifest (so the catalog
+says why) with one report, and a run that is killed leaves no manifest at
+all, which the catalog lists as incomplete. Neither is ever offered for
+restore. Only a run whose manifest cannot be committed at all is reported
+here, with :func:`shared.reporting.failure_report`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from shared import catalog, compression
+from shared import compression, reporting
+from shared.backup_end import RunEnd, end_backup
 from shared.config import MongoSettings
 from shared.crypto import Key, Keyring
 from shared.errors import BackupFailed, DRError
@@ -27,11 +30,7 @@ from shared.mongodb.pipeline import ARCHIVE_NAME, upload_archive
 from shared.mongodb.tarwriter import DEFAULT_PART_SIZE
 from shared.storage import StoredObject
 
-if TYPE_CHECKING:
-    from google.cloud.storage import Bucket
-
 log = logging.getLogger(__name__)
-TARGET = "mongodb"
 
 
 @dataclass(frozen=True)
@@ -46,44 +45,84 @@ def run_backup(
     settings: MongoSettings,
     location: RunLocation,
     *,
-    bucket: Bucket,
+    end: RunEnd,
     keyring: Keyring,
-    clock: Callable[[], datetime],
     options: DumpOptions = DumpOptions(),
 ) -> Manifest:
-    """Back up ``settings``' databases into ``location``; the committed manifest."""
-    started = clock()
-    key = keyring.current()
+    """Back up ``settings``' databases into ``location`` and end the run; the stored manifest.
+
+    The run ends through :func:`shared.backup_end.end_backup` exactly once:
+    a good dump as a ``succeeded`` manifest, a failed one as a ``failed``
+    manifest whose error is then raised (so the job exits with its code).
+    """
+    started = end.clock()
     try:
-        source, details, counts, artifact = _dump(settings, location, bucket, key, started, options)
+        key = keyring.current()
+        manifest = _dump(settings, location, end, key, started, options)
     except DRError as exc:
-        _commit_failure(bucket, location, started, clock(), settings, exc)
+        end_failed(settings, location, end, started, exc)
         raise
-    manifest = Manifest(
+    return _end(end, manifest, _report_details(manifest))
+
+
+def end_failed(
+    settings: MongoSettings, location: RunLocation, end: RunEnd, started: datetime, error: DRError
+) -> None:
+    """End a run that failed as a ``failed`` manifest; a failure to record it is only logged.
+
+    The caller raises ``error`` afterwards: it, not the recording's, says why the run failed.
+    """
+    failed = Manifest(
         location=location,
-        status="succeeded",
+        status="failed",
         started=started,
-        finished=clock(),
-        source=source,
-        artifacts=(artifact,),
-        counts=counts,
-        key_id=key.key_id,
-        compression=compression.ALGORITHM,
-        details=details,
+        finished=end.clock(),
+        source={"uri": describe(settings.uri)},
+        error=f"{type(error).__name__}: {error}",
     )
-    catalog.commit(bucket, manifest)
-    log.info("backup %s committed", location.manifest_path)
-    return manifest
+    try:
+        _end(end, failed, {})
+    except DRError as unrecorded:  # its report went out already
+        log.warning("could not record the failed run %s: %s", location.run_id, unrecorded)
+
+
+def _end(end: RunEnd, manifest: Manifest, details: Mapping[str, str]) -> Manifest:
+    """:func:`end_backup`; a run that cannot commit its manifest at all is reported here."""
+    try:
+        return end_backup(end, manifest, details)
+    except DRError as exc:
+        unrecorded = f"the manifest could not be committed: {type(exc).__name__}: {exc}"
+        error = f"{manifest.error}; {unrecorded}" if manifest.error else unrecorded
+        where = manifest.location
+        operation = f"{where.tier} backup"
+        report = reporting.failure_report(
+            where.target, operation, where.run_id, manifest.started, end.clock(), error
+        )
+        reporting.deliver(report, end.notifier)
+        raise
+
+
+def _report_details(manifest: Manifest) -> dict[str, str]:
+    """What a MongoDB run's report adds: point in time, consistent time, collections dropped."""
+    details = manifest.details
+    summary = {"point in time": "yes" if details.get("point_in_time") else "no"}
+    if details.get("consistent_time"):
+        summary["consistent time"] = str(details["consistent_time"])
+    if details.get("point_in_time_note"):
+        summary["note"] = str(details["point_in_time_note"])
+    if details.get("dropped_during_dump"):
+        summary["dropped during dump"] = ", ".join(details["dropped_during_dump"])
+    return summary
 
 
 def _dump(
     settings: MongoSettings,
     location: RunLocation,
-    bucket: Bucket,
+    end: RunEnd,
     key: Key,
     started: datetime,
     options: DumpOptions,
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, int], Artifact]:
+) -> Manifest:
     server = describe(settings.uri)
     if settings.is_atlas and not server.startswith("mongodb+srv://"):
         log.warning("MONGODB_IS_ATLAS is true but MONGODB_URI is not a mongodb+srv:// URI")
@@ -98,7 +137,7 @@ def _dump(
             window = oplog.begin(client, hello)
             specs = dump.list_specs(client, db_names)
             with upload_archive(
-                bucket,
+                end.bucket,
                 location.path(ARCHIVE_NAME),
                 key,
                 level=settings.compression_level,
@@ -134,8 +173,18 @@ def _dump(
     details = _details(db_names, version, options.part_size, results, files, captured)
     counts = {r.spec.namespace: r.count for r in results if r.spec.kind != "view"}
     upload = stored[0]
-    artifact = Artifact(ARCHIVE_NAME, upload.size, upload.sha256, upload.crc32c)
-    return source, details, counts, artifact
+    return Manifest(
+        location=location,
+        status="succeeded",
+        started=started,
+        finished=end.clock(),
+        source=source,
+        artifacts=(Artifact(ARCHIVE_NAME, upload.size, upload.sha256, upload.crc32c),),
+        counts=counts,
+        key_id=key.key_id,
+        compression=compression.ALGORITHM,
+        details=details,
+    )
 
 
 def _check_exists(client: Any, db_name: str | None, server: str) -> None:
@@ -179,30 +228,7 @@ def _details(
     }
 
 
-def _commit_failure(
-    bucket: Bucket,
-    location: RunLocation,
-    started: datetime,
-    finished: datetime,
-    settings: MongoSettings,
-    error: DRError,
-) -> None:
-    """Record the failure in the catalog; a failure to record it must not hide the first one."""
-    manifest = Manifest(
-        location=location,
-        status="failed",
-        started=started,
-        finished=finished,
-        source={"uri": describe(settings.uri)},
-        error=f"{type(error).__name__}: {error}",
-    )
-    try:
-        catalog.commit(bucket, manifest)
-    except DRError as exc:
-        log.warning("could not record the failed run %s: %s", location.run_id, exc)
-
-
-def plan_backup(settings: MongoSettings) -> list[str]:
+def plan(settings: MongoSettings) -> list[str]:
     """A dry run: the namespaces a backup would dump, with estimated counts; writes nothing."""
     server = describe(settings.uri)
     client = connect(settings.uri)

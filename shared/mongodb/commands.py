@@ -1,10 +1,13 @@
 """What the job's commands do, between the command line and the library.
 
 Each loads settings at call time (``--config``/``DR_CONFIG_FILE``, then the
-environment, as the old scripts did), runs one library function, and ends the
-run the product's way: exactly one notification, and for a restore started by
-the dispatcher the request's status record finished through
-:mod:`shared.restore.lifecycle` (which notifies in that case).
+environment, as the old scripts did) into frozen settings, runs one library
+function, and ends the run the product's way, with exactly one notification:
+a backup through :func:`shared.backup_end.end_backup`
+(:func:`shared.mongodb.backup.run_backup`), a restore started by the
+dispatcher through :mod:`shared.restore.lifecycle`, which ends its status
+record, and a restore run by hand with the same report
+(:func:`shared.reporting.restore_report`).
 """
 
 from __future__ import annotations
@@ -13,16 +16,16 @@ import contextlib
 import logging
 import os
 import secrets
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from shared import clients, config, logs, reporting, storage
+from shared.clock import Clock
 from shared.errors import DRError, IntegrityError, RequestError
 from shared.keys import FileKeyring, keyring_for
 from shared.manifest import Manifest, RunLocation, new_run_id
-from shared.mongodb import backup, plan, retention, verify
+from shared.mongodb import backup, jobenv, plan, verify
 from shared.mongodb.archive import unpack
 from shared.mongodb.pipeline import (
     ARCHIVE_NAME,
@@ -31,15 +34,15 @@ from shared.mongodb.pipeline import (
     open_backup,
     open_stored,
 )
-from shared.mongodb.request import MongoRestoreRequest
+from shared.mongodb.request import TARGET, MongoRestoreRequest
 from shared.mongodb.restore import restore
+from shared.mongodb.target import run_end
 from shared.restore import ending, lifecycle
 from shared.restore.status import StatusStore
 from shared.settings_source import Sources
 from shared.target import LogProgress, Progress
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
 
 
 def _sources(config_file: str | None, environ: Mapping[str, str]) -> Sources:
@@ -60,54 +63,30 @@ def backup_command(
         log.info("hourly MongoDB backups are off (ENABLE_HOURLY is false): nothing to do")
         return 0
     if dry_run:
-        for line in backup.plan_backup(settings):
+        for line in backup.plan(settings):
             log.info("would dump %s", line)
         return 0
-    if run_id is None or int(environ.get("CLOUD_RUN_TASK_ATTEMPT") or 0) > 0:
+    if run_id is None or int(environ.get(jobenv.TASK_ATTEMPT) or 0) > 0:
         run_id = new_run_id(clock())  # a retried execution is a new run
     with logs.run_context(run_id=run_id):
-        return _backup(settings, RunLocation(settings.prefix, "mongodb", tier, run_id), clock)
+        return _backup(settings, RunLocation(settings.prefix, TARGET, tier, run_id), clock)
 
 
 def _backup(settings: config.MongoSettings, location: RunLocation, clock: Clock) -> int:
-    tier, run_id = location.tier, location.run_id
     bucket = clients.storage_client().bucket(settings.bucket)
     if storage.read_json(bucket, location.manifest_path) is not None:
-        log.info("run %s is already committed (a redelivered trigger): nothing to do", run_id)
+        log.info(
+            "run %s is already committed (a redelivered trigger): nothing to do", location.run_id
+        )
         return 0
-    started = clock()
+    end = run_end(settings, bucket, clock, secrets=[settings.uri])
     try:
         keyring = keyring_for(settings.encryption, clients.secret_access())
-        manifest = backup.run_backup(
-            settings, location, bucket=bucket, keyring=keyring, clock=clock
-        )
-    except DRError as exc:
-        report = reporting.failure_report(
-            "mongodb", f"{tier} backup", run_id, started, clock(), f"{type(exc).__name__}: {exc}"
-        )
-        reporting.send(settings.notify, report, secrets=[settings.uri])
+    except DRError as exc:  # no usable key: the run ends before it dumps anything
+        backup.end_failed(settings, location, end, clock(), exc)
         raise
-    details = _summary(manifest)
-    try:
-        removed = retention.prune_tier(bucket, settings.prefix, tier, settings.retention, clock())
-        details["retention"] = f"{len(removed)} old {tier} backup(s) removed"
-    except DRError as exc:  # the backup itself is committed and good
-        log.error("retention of %s backups failed: %s", tier, exc)
-        details["retention"] = f"failed: {exc}"
-    reporting.send(settings.notify, reporting.backup_report(manifest, details), [settings.uri])
+    backup.run_backup(settings, location, end=end, keyring=keyring)
     return 0
-
-
-def _summary(manifest: Manifest) -> dict[str, str]:
-    details = manifest.details
-    summary = {"point in time": "yes" if details.get("point_in_time") else "no"}
-    if details.get("consistent_time"):
-        summary["consistent time"] = str(details["consistent_time"])
-    if details.get("point_in_time_note"):
-        summary["note"] = str(details["point_in_time_note"])
-    if details.get("dropped_during_dump"):
-        summary["dropped during dump"] = ", ".join(details["dropped_during_dump"])
-    return summary
 
 
 def restore_command(
@@ -136,22 +115,24 @@ def restore_command(
         )
     except Exception as exc:  # every ending is recorded and reported, also the unplanned ones
         if store is not None and request_id:
-            lifecycle.end_with_error(store, request_id, "mongodb", exc, settings.notify)
+            lifecycle.end_with_error(store, request_id, TARGET, exc, settings.notify)
         else:
             phase = ending.phase_of_error(exc)
             error = f"{type(exc).__name__}: {exc}"
             code = ending.error_exit_code(exc)
-            report = lifecycle.report(
-                "mongodb", phase, code, token, (started, clock()), None, error
+            report = reporting.restore_report(
+                TARGET, phase, code, token, (started, clock()), None, error
             )
             reporting.send(settings.notify, report, [settings.uri])
         raise
-    log.info("restore finished", extra={"fields": {"outcome": outcome.to_json()}})
+    log.info("restore ended", extra={"fields": {"outcome": outcome.to_json()}})
     phase, code = ending.phase_of_outcome(outcome), ending.outcome_exit_code(outcome)
     if store is not None and request_id:
-        lifecycle.end(store, request_id, "mongodb", outcome, settings.notify)
+        lifecycle.end(store, request_id, TARGET, outcome, settings.notify)
     else:
-        report = lifecycle.report("mongodb", phase, code, token, (started, clock()), outcome, None)
+        report = reporting.restore_report(
+            TARGET, phase, code, token, (started, clock()), outcome, None
+        )
         reporting.send(settings.notify, report, [settings.uri])
     return code
 
@@ -172,7 +153,7 @@ def end_request(
     store = StatusStore(clients.storage_client().bucket(restore_settings.state_bucket), clock)
     record = store.get(request_id)
     if record is not None and not record.final:
-        lifecycle.end_with_error(store, request_id, "mongodb", error, restore_settings.notify)
+        lifecycle.end_with_error(store, request_id, TARGET, error, restore_settings.notify)
 
 
 def verify_command(
@@ -180,22 +161,15 @@ def verify_command(
 ) -> int:
     """Check a backup's archive against its manifest, end to end, writing nothing."""
     src = _sources(config_file, environ)
-    bucket = clients.storage_client().bucket(src.require(config.MONGODB_GCS_BUCKET))
-    manifest = plan.resolve(bucket, config.mongodb_prefix(src), request)
-    keyring = keyring_for(_encryption(src), clients.secret_access())
+    location, encryption = config.mongodb_location(src), config.encryption_settings(src)
+    bucket = clients.storage_client().bucket(location.bucket)
+    manifest = plan.resolve(bucket, location.prefix, request)
+    keyring = keyring_for(encryption, clients.secret_access())
     name = archive_object(manifest)
-    encryption = _encryption(src)
     stream = open_backup(bucket, manifest, None, keyring, encryption.key_files)
     specs = verify.verify_archive(stream, manifest, name)
     log.info("gs://%s/%s matches its manifest (%d namespaces)", bucket.name, name, len(specs))
     return 0
-
-
-def _encryption(src: Sources) -> config.EncryptionSettings:
-    return config.EncryptionSettings(
-        key_files=src.get(config.ENCRYPTION_KEY_FILE) or (),
-        key_secret=src.get(config.ENCRYPTION_KEY_SECRET),
-    )
 
 
 def unpack_command(
@@ -211,7 +185,7 @@ def unpack_command(
         keyring: Any = FileKeyring(key_files)
         passphrase_files = tuple(key_files)
     else:
-        encryption = _encryption(_sources(config_file, environ))
+        encryption = config.encryption_settings(_sources(config_file, environ))
         keyring = keyring_for(encryption, clients.secret_access())
         passphrase_files = encryption.key_files
     with contextlib.ExitStack() as stack:

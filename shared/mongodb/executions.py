@@ -13,9 +13,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from shared import clients, config
+from shared import clients
 from shared.errors import ConfigError, PermissionDenied, SourceUnavailable
-from shared.mongodb import settings
+from shared.mongodb import jobenv
+from shared.mongodb.request import MongoRestoreRequest
 
 log = logging.getLogger(__name__)
 
@@ -46,26 +47,23 @@ def start_execution(job: str, env: Mapping[str, str], client: Any = None) -> str
 
 
 def start_backup_execution(job: str, tier: str, run_id: str, *, dry_run: bool = False) -> str:
-    env = {settings.COMMAND: "backup", settings.TIER: tier, settings.RUN_ID: run_id}
+    env = {jobenv.COMMAND: "backup", jobenv.TIER: tier, jobenv.RUN_ID: run_id}
     if dry_run:
-        env[settings.DRY_RUN] = "true"
+        env[jobenv.DRY_RUN] = "true"
     return start_execution(job, env)
 
 
-def start_restore_execution(
-    request: Mapping[str, Any], request_id: str, *, job: str | None = None
-) -> str:
-    """Start a restore; the execution's name. ``request`` is the ``dr-restore`` body.
+def start_restore_execution(job: str, request: MongoRestoreRequest, request_id: str) -> str:
+    """Start a restore; the execution's name.
 
-    The job validates the body again, restores, and ends the request's status
-    record itself (:mod:`shared.restore.lifecycle`). ``job`` defaults to
-    ``DR_MONGODB_JOB``.
+    The request travels as its ``dr-restore`` body; the job parses it back
+    into the typed request, restores, and ends the request's status record
+    itself (:mod:`shared.restore.lifecycle`).
     """
-    job = job or settings.job_name(config.sources())
     env = {
-        settings.COMMAND: "restore",
-        settings.RESTORE_REQUEST: json.dumps(dict(request), sort_keys=True),
-        settings.REQUEST_ID: request_id,
+        jobenv.COMMAND: "restore",
+        jobenv.RESTORE_REQUEST: json.dumps(request.to_message(), sort_keys=True),
+        jobenv.REQUEST_ID: request_id,
     }
     name = start_execution(job, env)
     log.info("restore %s runs as execution %s", request_id, name)

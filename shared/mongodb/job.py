@@ -32,22 +32,19 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 from shared import logs
+from shared.clock import utc_now
 from shared.errors import DRError, RequestError
 from shared.events import strict_json
 from shared.manifest import TIERS
-from shared.mongodb import commands, settings
-from shared.mongodb.request import NS_FIELDS, MongoRestoreRequest
+from shared.mongodb import commands, jobenv
+from shared.mongodb.request import NS_FIELDS, TARGET, MongoRestoreRequest
 
 log = logging.getLogger("shared.mongodb.job")
 EX_SOFTWARE = 70
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -104,18 +101,18 @@ def _request(args: argparse.Namespace) -> MongoRestoreRequest:
 
 def _restore_request(args: argparse.Namespace, environ: Mapping[str, str]) -> MongoRestoreRequest:
     """From ``DR_RESTORE_REQUEST`` (an execution the dispatcher started), else the flags."""
-    raw = environ.get(settings.RESTORE_REQUEST) if args.date is None else None
+    raw = environ.get(jobenv.RESTORE_REQUEST) if args.date is None else None
     if raw is None:
         return _request(args)
-    body = strict_json(raw.encode("utf-8", "surrogateescape"), settings.RESTORE_REQUEST)
+    body = strict_json(raw.encode("utf-8", "surrogateescape"), jobenv.RESTORE_REQUEST)
     return MongoRestoreRequest.from_message(body)
 
 
 def _from_environment(environ: Mapping[str, str]) -> list[str]:
     """The command line an execution's environment stands for (when run without arguments)."""
-    command = environ.get(settings.COMMAND, "")
+    command = environ.get(jobenv.COMMAND, "")
     if command not in ("backup", "restore"):
-        raise RequestError(f"no command given and {settings.COMMAND} is {command!r}")
+        raise RequestError(f"no command given and {jobenv.COMMAND} is {command!r}")
     return [command]
 
 
@@ -124,25 +121,25 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.command == "backup":
         return commands.backup_command(
             config_file=config_file,
-            tier=args.tier or environ.get(settings.TIER) or "daily",
-            run_id=args.run_id or environ.get(settings.RUN_ID) or None,
-            dry_run=args.dry_run or environ.get(settings.DRY_RUN, "").lower() == "true",
+            tier=args.tier or environ.get(jobenv.TIER) or "daily",
+            run_id=args.run_id or environ.get(jobenv.RUN_ID) or None,
+            dry_run=args.dry_run or environ.get(jobenv.DRY_RUN, "").lower() == "true",
             environ=environ,
-            clock=_now,
+            clock=utc_now,
         )
     if args.command == "restore":
-        request_id = environ.get(settings.REQUEST_ID) or None
+        request_id = environ.get(jobenv.REQUEST_ID) or None
         try:
             return commands.restore_command(
                 config_file=config_file,
                 request=_restore_request(args, environ),
                 request_id=request_id,
                 environ=environ,
-                clock=_now,
+                clock=utc_now,
             )
         except Exception as exc:  # a dispatcher's request that could not even start ends here
             if request_id:
-                commands.end_request(config_file, request_id, exc, environ, _now)
+                commands.end_request(config_file, request_id, exc, environ, utc_now)
             raise
     if args.command == "verify":
         return commands.verify_command(
@@ -161,8 +158,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     environ = os.environ if environ is None else environ
     logs.configure()
     argv = list(sys.argv[1:] if argv is None else argv)
-    run_id = environ.get(settings.RUN_ID) or environ.get(settings.REQUEST_ID)
-    with logs.run_context(target="mongodb", **({"run_id": run_id} if run_id else {})):
+    run_id = environ.get(jobenv.RUN_ID) or environ.get(jobenv.REQUEST_ID)
+    with logs.run_context(target=TARGET, **({"run_id": run_id} if run_id else {})):
         try:
             args = parser().parse_args(argv or _from_environment(environ))
             if args.command is None:

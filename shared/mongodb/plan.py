@@ -17,13 +17,12 @@ from shared.errors import RefusedError, RequestError
 from shared.manifest import Manifest
 from shared.mongodb import namespaces
 from shared.mongodb.namespaces import Selection
-from shared.mongodb.request import MongoRestoreRequest
+from shared.mongodb.request import TARGET, MongoRestoreRequest
 from shared.target import RestoreOutcome
 
 if TYPE_CHECKING:
     from google.cloud.storage import Bucket
 
-TARGET = "mongodb"
 SCRATCH_INFIX = "_drtest_"
 SYSTEM_DATABASES = frozenset({"admin", "local", "config"})
 _EMPTY = "(no collections)"

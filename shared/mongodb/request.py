@@ -21,6 +21,7 @@ from shared.errors import RequestError
 from shared.restore import schema
 from shared.target import RequestShape
 
+TARGET = "mongodb"  # the target's name in messages, manifests and the bucket layout
 NS_FIELDS = ("ns_include", "ns_exclude", "ns_from", "ns_to")
 
 
@@ -42,7 +43,7 @@ class MongoRestoreRequest:
     @classmethod
     def from_message(cls, body: Mapping[str, Any]) -> MongoRestoreRequest:
         """From a ``dr-restore`` body (``"target": "mongodb"``), validated by its schema."""
-        typed: MongoRestoreRequest = schema.validate({"target": "mongodb", **body}, SHAPES).typed
+        typed: MongoRestoreRequest = schema.validate({"target": TARGET, **body}, SHAPES).typed
         return typed
 
     @classmethod
@@ -67,7 +68,7 @@ class MongoRestoreRequest:
 
     def to_message(self) -> dict[str, Any]:
         """The ``dr-restore`` body of this request (fields left at their default are omitted)."""
-        body: dict[str, Any] = {"target": "mongodb"}
+        body: dict[str, Any] = {"target": TARGET}
         if self.day is not None:
             body["date"] = self.day.isoformat()
         optional = {
@@ -90,7 +91,7 @@ NAMESPACES = {
     "description": "a non-empty list of namespace patterns such as shop.* or shop.orders",
 }
 SHAPE: RequestShape[MongoRestoreRequest] = RequestShape(
-    name="mongodb",
+    name=TARGET,
     properties={
         "date": schema.DATE,
         "type": schema.TIER,
@@ -108,4 +109,4 @@ SHAPE: RequestShape[MongoRestoreRequest] = RequestShape(
     destinations=("target_db",),
     reserved={"target_db": (r"(?i)^(admin|local|config)$", r"_drtest_")},
 )
-SHAPES = {"mongodb": SHAPE}
+SHAPES = {TARGET: SHAPE}

@@ -13,18 +13,14 @@ import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import UTC, datetime
 from functools import partial
 
+from shared.clock import Clock, utc_now
 from shared.notify.delivery import Attempt, Backoff, DeliveryResult, deliver
 from shared.notify.email import build_email, send_email
 from shared.notify.message import NotifyTargets, RunReport
 from shared.notify.webhook import payload, post_json, resolve_format, webhook_host
 from shared.secret import Secret
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Notifier:
@@ -45,7 +41,7 @@ class Notifier:
         ssl_context: ssl.SSLContext | None = None,
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Clock = utc_now,
     ) -> None:
         self._targets = targets
         password = (targets.smtp_password,) if targets.smtp_password else ()

@@ -17,19 +17,11 @@ from typing import Any
 
 from shared import reporting
 from shared.config import NotifySettings
-from shared.notify import RunReport
 from shared.restore import ending, lock
 from shared.restore.status import StatusRecord, StatusStore
 from shared.target import RestoreOutcome
 
 log = logging.getLogger(__name__)
-
-NOTIFY_STATUS = {
-    "Completed": "succeeded",
-    "Planned": "planned",
-    "Refused": "refused",
-    "PartiallyFailed": "partially_failed",
-}
 
 
 def end(
@@ -92,7 +84,7 @@ def _end(
     where = f"gs://{store.bucket.name}/restores/{record.request_id}/status.json"
     reporting.send(
         notify,
-        report(
+        reporting.restore_report(
             target,
             phase,
             ending.exit_code_for(record.data),
@@ -104,37 +96,3 @@ def _end(
         ),
     )
     return record
-
-
-def report(
-    target: str,
-    phase: str,
-    exit_code: int,
-    run_id: str,
-    times: tuple[datetime, datetime],
-    outcome: RestoreOutcome | None,
-    error: str | None,
-    status_record: str | None = None,
-) -> RunReport:
-    """The one notification of a restore that ended in ``phase`` (also the job's manual path)."""
-    mode = outcome.mode if outcome else "restore"
-    details = {
-        "phase": phase,
-        "exit code": str(exit_code),
-        "destination": outcome.destination if outcome else "",
-        "verified": str(outcome.verified) if outcome else "",
-    }
-    if status_record:
-        details["status record"] = status_record
-    return RunReport(
-        target=target,
-        operation={"test": "test restore", "plan": "restore plan"}.get(mode, "restore"),
-        status=NOTIFY_STATUS.get(phase, "failed"),
-        run_id=run_id,
-        started=times[0],
-        finished=times[1],
-        counts=dict(outcome.counts) if outcome else {},
-        manifest_path=outcome.backup if outcome else None,
-        error=error,
-        details=details,
-    )

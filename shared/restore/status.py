@@ -22,11 +22,11 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared import storage
-from shared.errors import ConflictError, RequestError
+from shared.clock import Clock, utc_now
+from shared.errors import ConflictError, NotFound
 from shared.events import escape_text
 
 if TYPE_CHECKING:
@@ -90,9 +90,7 @@ def storable(value: Any) -> Any:
 class StatusStore:
     """Reads and writes status records; ``clock`` is injected for tests."""
 
-    def __init__(
-        self, bucket: Bucket, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    ) -> None:
+    def __init__(self, bucket: Bucket, clock: Clock = utc_now) -> None:
         self.bucket = bucket
         self.clock = clock
 
@@ -120,12 +118,20 @@ class StatusStore:
             return None
         return StatusRecord(request_id, found[0], found[1])
 
+    def require(self, request_id: str) -> StatusRecord:
+        """The record, or :class:`NotFound` naming the request and where it was looked for."""
+        found = self.get(request_id)
+        if found is None:
+            raise NotFound(
+                f"no restore request {request_id!r} is recorded "
+                f"(gs://{self.bucket.name}/{record_path(request_id)})"
+            )
+        return found
+
     def update(self, request_id: str, change: Callable[[dict[str, Any]], None]) -> StatusRecord:
         """Apply ``change`` to the current record, retrying when someone else wrote in between."""
         for _ in range(_UPDATE_ATTEMPTS):
-            current = self.get(request_id)
-            if current is None:
-                raise RequestError(f"no restore request {request_id!r} is recorded")
+            current = self.require(request_id)
             data = dict(current.data)
             change(data)
             data["updated"] = self.clock().isoformat()

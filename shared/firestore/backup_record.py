@@ -1,4 +1,4 @@
-"""The pending record: what a started export is, until the completion step commits its manifest.
+"""The pending export record: what a started backup is, until its completion step ends it.
 
 ``pending.json`` lives in the run directory next to the export. It is created
 *before* the export is started (``if_generation_match=0``), and the operation
@@ -7,7 +7,9 @@ leaves a record without an operation, which the completion step resolves by
 listing the database's operations for this run's output prefix. A run
 directory holding only ``pending.json`` has no manifest, so the catalog sees
 an incomplete run, never a backup. Every later change is guarded by the
-generation that was read, so two completion steps cannot both act on it.
+generation that was read, so two completion steps cannot both act on it:
+the step that ends a run first claims the record (``ending``), and a step
+that finds a fresh claim leaves the run to its claimant.
 """
 
 from __future__ import annotations
@@ -39,11 +41,12 @@ class PendingExport:
     started: datetime
     operation: str | None = None
     timeout_reported: datetime | None = None
+    ending: datetime | None = None  # when a completion step claimed the run to end it
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["collection_ids"] = list(self.collection_ids)
-        for key in ("snapshot_time", "started", "timeout_reported"):
+        for key in ("snapshot_time", "started", "timeout_reported", "ending"):
             data[key] = data[key].isoformat() if data[key] else None
         return {"format": FORMAT, **data}
 
@@ -61,6 +64,7 @@ class PendingExport:
                 started=datetime.fromisoformat(str(data["started"])),
                 operation=data.get("operation") or None,
                 timeout_reported=_time(data.get("timeout_reported")),
+                ending=_time(data.get("ending")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise IntegrityError(f"{where}: malformed pending export record ({exc})") from None

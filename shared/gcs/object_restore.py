@@ -1,4 +1,7 @@
-"""Bring a bucket to a snapshot's state: compare, copy what differs, verify.
+"""Bring a bucket to a snapshot's state, object by object: compare, copy what differs, verify.
+
+The object level under :mod:`shared.gcs.bucket_restore` (which resolves the
+snapshot and decides where and whether to write).
 
 An existing destination keeps every object that already equals the snapshot
 (same bytes by size and checksums, same restorable attributes) and every

@@ -1,16 +1,19 @@
-"""Restore a source bucket from a snapshot: the guide's three forms, test mode and dry run.
+"""Restore one bucket from a snapshot (the request level): the guide's three forms, test mode, plan.
 
 ``gcs_restore.sh --source-bucket B`` (the latest snapshot of B back into B),
 ``--version-date D`` (the newest snapshot at or before D) and
-``--target-bucket T`` (into T instead) map one for one onto
-:func:`restore_bucket`'s ``source_bucket``, ``version_date`` and
-``target_bucket``; ``--test-mode`` restores into a temporary bucket, verifies
-every object against the snapshot and deletes the bucket again.
+``--target-bucket T`` (into T instead) map one for one onto a
+:class:`~shared.gcs.request.GcsRestoreRequest`'s ``source_bucket``,
+``version_date`` and ``target_bucket``; ``--test-mode`` restores into a
+temporary bucket, verifies every object against the snapshot and deletes the
+bucket again. This module resolves the snapshot, applies the production rule
+and manages buckets; :mod:`shared.gcs.object_restore` compares, copies and
+verifies the objects.
 
-Overwriting a production bucket (the source itself, any configured source
-bucket, or any bucket that already holds objects) needs ``confirm`` equal to
-that bucket's name, checked here and not only by the dispatcher, so library
-use is as safe as a ``dr-restore`` message. Nothing is deleted unless ``delete_extra`` is asked.
+Overwriting a production bucket (:func:`production_name`) needs ``confirm``
+equal to that bucket's name, checked here and not only by the dispatcher, so
+library use is as safe as a ``dr-restore`` message. Nothing is deleted unless
+``delete_extra`` is asked.
 """
 
 from __future__ import annotations
@@ -18,20 +21,20 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from shared import storage
 from shared.catalog import Catalog
 from shared.config import GcsSettings
-from shared.dates import parse_version_date
-from shared.errors import BackupNotFound, RefusedError, RequestError
-from shared.gcs import restorer
+from shared.errors import BackupNotFound, RefusedError
+from shared.gcs import object_restore
 from shared.gcs.context import GcsContext
 from shared.gcs.reader import read_snapshot
-from shared.gcs.run import TARGET, check_bucket_name, snapshot_path
+from shared.gcs.request import GcsRestoreRequest
+from shared.gcs.run import TARGET, snapshot_path
 from shared.gcs.snapshot import ObjectEntry
 from shared.manifest import Artifact, Manifest
 from shared.target import LogProgress, Progress, RestoreOutcome
@@ -42,7 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def find_snapshot(
+def resolve_snapshot(
     ctx: GcsContext, source_bucket: str, when: datetime | None
 ) -> tuple[Manifest, Artifact]:
     """The newest good snapshot holding ``source_bucket``, at or before ``when`` if given."""
@@ -71,65 +74,76 @@ def find_snapshot(
     )
 
 
+def production_name(
+    request: GcsRestoreRequest, source_buckets: Sequence[str], holds_objects: Callable[[str], bool]
+) -> str | None:
+    """The bucket ``request`` would overwrite that ``confirm`` must name, or ``None``.
+
+    The one production rule, asked by the dispatcher
+    (:meth:`shared.gcs.target.GcsRestoreTarget.production_name`) and by
+    :func:`restore_bucket` itself: the source bucket, any configured source
+    bucket, and any bucket that already holds objects (``holds_objects``)
+    are production. A test restore writes only a bucket of its own.
+    """
+    if request.test_mode:
+        return None
+    destination = request.destination
+    if destination in (request.source_bucket, *source_buckets) or holds_objects(destination):
+        return destination
+    return None
+
+
 def restore_bucket(
     settings: GcsSettings,
+    request: GcsRestoreRequest,
     *,
-    source_bucket: str,
-    version_date: str | date | None = None,
-    target_bucket: str | None = None,
-    test_mode: bool = False,
-    dry_run: bool = False,
-    delete_extra: bool = False,
-    confirm: str | None = None,
     progress: Progress | None = None,
     new_client: Callable[[], Client] | None = None,
 ) -> RestoreOutcome:
-    """Restore ``source_bucket`` as of ``version_date`` (latest if ``None``).
+    """Restore ``request.source_bucket`` as of ``request.version_date`` (latest if ``None``).
 
-    Into ``source_bucket`` itself (needs ``confirm=source_bucket``), into
-    ``target_bucket`` (created if missing; a configured source bucket needs
-    ``confirm`` too), or with ``test_mode`` into a temporary bucket that is
-    verified and deleted. ``dry_run`` reads only and returns the plan.
-    Raises :class:`RequestError` (bad names, malformed date, contradictory
-    options), :class:`BackupNotFound` (no snapshot of that bucket at or
-    before the date), :class:`RefusedError` (unconfirmed production
-    overwrite), :class:`IntegrityError` (a damaged snapshot file). Object
-    failures do not raise: they make ``verified`` false and are named in
-    ``notes``.
+    Into the source bucket itself, into ``target_bucket`` (created if
+    missing), or with ``test_mode`` into a temporary bucket that is verified
+    and deleted; a production bucket (:func:`production_name`) needs
+    ``confirm`` naming it. ``dry_run`` reads only and returns the plan.
+    The request is valid by construction (:class:`GcsRestoreRequest` refuses
+    bad names and contradictory options). Raises :class:`BackupNotFound` (no
+    snapshot of that bucket at or before the date), :class:`RefusedError`
+    (unconfirmed production overwrite), :class:`IntegrityError` (a damaged
+    snapshot file). Object failures do not raise: they make ``verified``
+    false and are named in ``notes``.
     """
     progress = progress or LogProgress()
-    check_bucket_name(source_bucket, "source_bucket")
-    if target_bucket is not None:
-        check_bucket_name(target_bucket, "target_bucket")
-    if test_mode and (target_bucket or delete_extra):
-        raise RequestError(
-            "test mode restores into a new temporary bucket: "
-            "target_bucket and delete_extra do not apply"
-        )
-    when = parse_version_date(version_date)
-    progress.phase("Validating", source_bucket=source_bucket, version_date=str(version_date or ""))
+    source_bucket = request.source_bucket
+    when = request.version_date
+    progress.phase(
+        "Validating",
+        source_bucket=source_bucket,
+        version_date=when.isoformat() if when else "",
+    )
     with GcsContext(settings, new_client=new_client) as ctx:
-        manifest, artifact = find_snapshot(ctx, source_bucket, when)
+        manifest, artifact = resolve_snapshot(ctx, source_bucket, when)
         entries = list(read_snapshot(ctx.backup_bucket(), artifact))  # verified before any write
         run = manifest.location.run_id
         log.info(
             "restoring gs://%s from snapshot %s (%d objects)", source_bucket, run, len(entries)
         )
-        if test_mode:
-            return _test_restore(ctx, source_bucket, manifest, entries, dry_run, progress)
-        destination = target_bucket or source_bucket
-        existing = restorer.current_objects(ctx, destination)
-        production = destination in (source_bucket, *settings.source_buckets) or bool(existing)
+        if request.test_mode:
+            return _test_restore(ctx, source_bucket, manifest, entries, request.dry_run, progress)
+        destination = request.destination
+        existing = object_restore.current_objects(ctx, destination)
+        production = production_name(request, settings.source_buckets, lambda _: bool(existing))
+        unconfirmed = production is not None and request.confirm != production
         notes: list[str] = []
         if existing is not None:
             entries = _fit_acls(ctx, destination, entries, notes)
-        changes = restorer.diff(entries, existing or {})
-        outcome = restorer.Outcome(
-            manifest, source_bucket, destination, len(entries), changes, delete_extra, notes
+        changes = object_restore.diff(entries, existing or {})
+        outcome = object_restore.Outcome(
+            manifest, source_bucket, destination, len(entries), changes, request.delete_extra, notes
         )
-        if dry_run:
-            return outcome.plan(existing is None, production and confirm != destination)
-        if production and confirm != destination:
+        if request.dry_run:
+            return outcome.plan(existing is None, unconfirmed)
+        if unconfirmed:
             raise RefusedError(
                 f"restoring snapshot {run} into gs://{destination} overwrites "
                 f"{len(changes.overwrite)} live object(s) of a production bucket; repeat with "
@@ -139,13 +153,13 @@ def restore_bucket(
         if existing is None:
             _create_bucket(ctx, destination, labels={})
             entries = _fit_acls(ctx, destination, entries, notes)
-            outcome.changes = changes = restorer.diff(entries, {})
+            outcome.changes = changes = object_restore.diff(entries, {})
         progress.phase(
             "InProgress", objects=len(entries), to_copy=len(changes.write) + len(changes.overwrite)
         )
-        failures = restorer.apply(ctx, destination, changes, delete_extra, progress)
+        failures = object_restore.apply(ctx, destination, changes, request.delete_extra, progress)
         progress.phase("Verifying", objects=len(entries))
-        extra, problems = restorer.verify(ctx, destination, entries)
+        extra, problems = object_restore.verify(ctx, destination, entries)
         return outcome.done("restore", failures, problems, extra, created=existing is None)
 
 
@@ -159,9 +173,9 @@ def _test_restore(
 ) -> RestoreOutcome:
     """Restore into a fresh bucket, verify every object, delete the bucket whatever happened."""
     destination = temporary_bucket_name(source_bucket)
-    changes = restorer.diff(entries, {})
+    changes = object_restore.diff(entries, {})
     notes: list[str] = []
-    outcome = restorer.Outcome(
+    outcome = object_restore.Outcome(
         manifest, source_bucket, destination, len(entries), changes, False, notes
     )
     if dry_run:
@@ -169,11 +183,11 @@ def _test_restore(
     _create_bucket(ctx, destination, labels={"purpose": "dr-test-restore"})
     try:
         entries = _fit_acls(ctx, destination, entries, notes)
-        outcome.changes = changes = restorer.diff(entries, {})
+        outcome.changes = changes = object_restore.diff(entries, {})
         progress.phase("InProgress", objects=len(entries), test_bucket=destination)
-        failures = restorer.apply(ctx, destination, changes, False, progress)
+        failures = object_restore.apply(ctx, destination, changes, False, progress)
         progress.phase("Verifying", objects=len(entries))
-        extra, problems = restorer.verify(ctx, destination, entries)
+        extra, problems = object_restore.verify(ctx, destination, entries)
     finally:
         _delete_bucket(ctx, destination)
     return outcome.done("test", failures, problems, extra, created=True)

@@ -1,7 +1,8 @@
-"""The completion step for restores: carry each import in flight one step further, then end it.
+"""Restore completion: carry each import in flight one step further, then end it.
 
-Run by the same scheduled check as the export completion. For each import
-record (:mod:`shared.firestore.imports`) it polls the step's operation:
+Run by the completion step (:mod:`shared.firestore.completion`), after the
+backup completion. For each pending import record
+(:mod:`shared.firestore.restore_record`) it polls the step's operation:
 
 * ``create_database`` done (test mode): start the import into the scratch database;
 * ``import`` done: with ``rewrite_references``, first the rewrite pass
@@ -32,10 +33,10 @@ from typing import TYPE_CHECKING, Any
 from shared import reporting
 from shared.config import FirestoreSettings
 from shared.errors import ConflictError, DRError
-from shared.firestore import admin, imports, references, verify
-from shared.firestore.complete import START_GRACE, Completion
-from shared.firestore.imports import ImportJob
+from shared.firestore import admin, references, restore_record, verify
+from shared.firestore.backup_completion import START_GRACE, Completion
 from shared.firestore.restore import IMPORT_NOTE, TARGET
+from shared.firestore.restore_record import PendingImport
 from shared.restore import lifecycle
 from shared.target import RestoreOutcome
 
@@ -59,7 +60,7 @@ def complete_restores(
 ) -> list[Completion]:
     """Advance every Firestore import in flight once; one failure never stops the others."""
     results = []
-    for request_id in imports.in_flight(store.bucket):
+    for request_id in restore_record.in_flight(store.bucket):
         try:
             step = _Step(settings, store, client, now, data_client)
             results.append(step.advance(request_id, timeout))
@@ -71,7 +72,7 @@ def complete_restores(
         except Exception as exc:  # a bug: end this request (Failed, named) and go on with the next
             log.exception("restore %s failed unexpectedly", request_id)
             lifecycle.end_with_error(store, request_id, TARGET, exc, settings.notify)
-            imports.remove(store.bucket, request_id)
+            restore_record.remove(store.bucket, request_id)
             results.append(Completion(request_id, "failed", f"{type(exc).__name__}: {exc}"))
     return results
 
@@ -93,11 +94,11 @@ class _Step:
         self.generation = 0
 
     def advance(self, request_id: str, timeout: timedelta) -> Completion:
-        found = imports.read(self.store.bucket, request_id)
+        found = restore_record.read(self.store.bucket, request_id)
         record = self.store.get(request_id)
         if found is None or record is None or record.final:
             if found is not None:
-                imports.remove(self.store.bucket, request_id)
+                restore_record.remove(self.store.bucket, request_id)
             return Completion(request_id, "skipped", "already ended")
         job, self.generation = found
         if job.operation is None:
@@ -115,11 +116,13 @@ class _Step:
 
     # --- starting steps (idempotent, so a lost operation name is re-issued) --------------
 
-    def _save(self, job: ImportJob, **changes: Any) -> ImportJob:
-        job, self.generation = imports.update(self.store.bucket, job, self.generation, **changes)
+    def _save(self, job: PendingImport, **changes: Any) -> PendingImport:
+        job, self.generation = restore_record.update(
+            self.store.bucket, job, self.generation, **changes
+        )
         return job
 
-    def _begin(self, job: ImportJob, step: str) -> ImportJob:
+    def _begin(self, job: PendingImport, step: str) -> PendingImport:
         """Record ``step`` before starting it, then start it and record its operation."""
         job = self._save(
             job, step=step, operation=None, step_started=self.now, timeout_reported=False
@@ -133,7 +136,7 @@ class _Step:
         self.store.progress(job.request_id).phase("InProgress", step=step, operation=operation)
         return self._save(job, operation=operation)
 
-    def _cleanup(self, job: ImportJob) -> Completion:
+    def _cleanup(self, job: PendingImport) -> Completion:
         """Start deleting the scratch database (ending at once if it is already gone)."""
         job = self._save(
             job, step="cleanup", operation=None, step_started=self.now, timeout_reported=False
@@ -144,7 +147,7 @@ class _Step:
         self._save(job, operation=operation)
         return Completion(job.request_id, "running", f"deleting {job.database_name}")
 
-    def _recover(self, job: ImportJob) -> ImportJob | Completion:
+    def _recover(self, job: PendingImport) -> PendingImport | Completion:
         exists = admin.get_database(self.client, job.database_name) is not None
         if job.step == "create_database" and exists:
             return self._begin(job, "import")
@@ -168,7 +171,7 @@ class _Step:
         return self._cleanup(job) if job.step == "cleanup" else self._begin(job, job.step)
 
     def _waiting(
-        self, job: ImportJob, status: admin.OperationStatus, timeout: timedelta
+        self, job: PendingImport, status: admin.OperationStatus, timeout: timedelta
     ) -> Completion:
         self.store.progress(job.request_id).update(step=job.step, documents=status.documents)
         elapsed = self.now - job.step_started
@@ -189,20 +192,22 @@ class _Step:
 
     # --- finished steps -------------------------------------------------------------------
 
-    def _created(self, job: ImportJob, status: admin.OperationStatus) -> Completion:
+    def _created(self, job: PendingImport, status: admin.OperationStatus) -> Completion:
         if not status.succeeded:
-            return self._fail(job, f"creating the scratch database failed: {status.error}")
+            return self._end_with_error(
+                job, f"creating the scratch database failed: {status.error}"
+            )
         job = self._begin(job, "import")
         return Completion(job.request_id, "running", f"import started: {job.operation}")
 
-    def _imported(self, job: ImportJob, status: admin.OperationStatus) -> Completion:
+    def _imported(self, job: PendingImport, status: admin.OperationStatus) -> Completion:
         if not status.succeeded:
             what = "was cancelled" if status.cancelled else "failed"
             cleanup = ""
             if job.mode == "test":
                 admin.delete_database(self.client, job.database_name)
                 cleanup = f"; scratch database {job.database_name} is being deleted"
-            return self._fail(job, f"the import {what}: {status.error}{cleanup}")
+            return self._end_with_error(job, f"the import {what}: {status.error}{cleanup}")
         client = self.data_client(job.project, job.database)
         if job.rewrite_references and not job.rewrite.get("done"):
             return self._rewrite(job, status, client)
@@ -217,7 +222,9 @@ class _Step:
             return self._end(job, deleted=False)
         return self._cleanup(job)
 
-    def _rewrite(self, job: ImportJob, status: admin.OperationStatus, client: Any) -> Completion:
+    def _rewrite(
+        self, job: PendingImport, status: admin.OperationStatus, client: Any
+    ) -> Completion:
         """Advance the rewrite pass (saved after each batch); verify once it is done."""
 
         def save(state: references.RewriteState) -> None:
@@ -233,11 +240,11 @@ class _Step:
             return Completion(job.request_id, "running", f"rewriting references: {read} read")
         return self._imported(job, status)
 
-    def _cleaned(self, job: ImportJob, status: admin.OperationStatus) -> Completion:
+    def _cleaned(self, job: PendingImport, status: admin.OperationStatus) -> Completion:
         gone = status.succeeded and admin.get_database(self.client, job.database_name) is None
         return self._end(job, deleted=gone, error=status.error)
 
-    def _end(self, job: ImportJob, *, deleted: bool, error: str | None = None) -> Completion:
+    def _end(self, job: PendingImport, *, deleted: bool, error: str | None = None) -> Completion:
         details = dict(job.result["details"])
         notes = [IMPORT_NOTE, verify.reference_note(job)] if job.mode == "restore" else []
         if job.mode == "test":
@@ -264,20 +271,20 @@ class _Step:
             details=details,
         )
         lifecycle.end(self.store, job.request_id, TARGET, outcome, self.settings.notify)
-        imports.remove(self.store.bucket, job.request_id)
+        restore_record.remove(self.store.bucket, job.request_id)
         state = "failed" if verified is False else "succeeded"
         return Completion(job.request_id, state, f"{job.mode} ended, verified={verified}")
 
-    def _fail(self, job: ImportJob, message: str) -> Completion:
+    def _end_with_error(self, job: PendingImport, message: str) -> Completion:
         lifecycle.end_with_error(
             self.store, job.request_id, TARGET, DRError(message), self.settings.notify
         )
-        imports.remove(self.store.bucket, job.request_id)
+        restore_record.remove(self.store.bucket, job.request_id)
         return Completion(job.request_id, "failed", message)
 
 
 def _result(
-    job: ImportJob, status: admin.OperationStatus, found: Mapping[str, int]
+    job: PendingImport, status: admin.OperationStatus, found: Mapping[str, int]
 ) -> dict[str, Any]:
     """Verification of an import against the manifest (see the module docstring)."""
     imported = status.documents

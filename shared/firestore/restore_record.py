@@ -1,7 +1,8 @@
-"""Restore imports in flight: one record per request, in the state bucket, until it ends.
+"""The pending import record: one per restore in flight, in the state bucket, until it ends.
 
 ``firestore-imports/<request-id>.json`` holds what the completion step needs
-to carry a restore on (which export, where to, which step, which operation).
+to carry a restore on (which export, where to, which step, which operation;
+:mod:`shared.firestore.restore_completion`).
 The request's status record (:mod:`shared.restore.status`) is what operators
 read; this record is the machine's. It is written before each long-running
 operation is started and given the operation's name afterwards, so a
@@ -34,7 +35,7 @@ STEPS = ("create_database", "import", "cleanup")
 
 
 @dataclass(frozen=True)
-class ImportJob:
+class PendingImport:
     request_id: str
     mode: str  # "restore" | "test"
     backup: str  # gs:// path of the manifest
@@ -71,7 +72,7 @@ class ImportJob:
         return {"format": FORMAT, **data}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], where: str) -> ImportJob:
+    def from_json(cls, data: Mapping[str, Any], where: str) -> PendingImport:
         try:
             if data.get("format") != FORMAT or data.get("step") not in STEPS:
                 raise ValueError(f"format {data.get('format')!r}, step {data.get('step')!r}")
@@ -91,20 +92,20 @@ def path(request_id: str) -> str:
     return f"{PREFIX}{request_id}.json"
 
 
-def create(bucket: Bucket, job: ImportJob) -> int:
+def create(bucket: Bucket, job: PendingImport) -> int:
     return storage.create_json(bucket, path(job.request_id), job.to_json())
 
 
-def read(bucket: Bucket, request_id: str) -> tuple[ImportJob, int] | None:
+def read(bucket: Bucket, request_id: str) -> tuple[PendingImport, int] | None:
     found = storage.read_json(bucket, path(request_id))
     if found is None:
         return None
-    return ImportJob.from_json(found[0], f"gs://{bucket.name}/{path(request_id)}"), found[1]
+    return PendingImport.from_json(found[0], f"gs://{bucket.name}/{path(request_id)}"), found[1]
 
 
 def update(
-    bucket: Bucket, job: ImportJob, generation: int, **changes: Any
-) -> tuple[ImportJob, int]:
+    bucket: Bucket, job: PendingImport, generation: int, **changes: Any
+) -> tuple[PendingImport, int]:
     """Replace the record if it is still at ``generation`` (else :class:`ConflictError`)."""
     changed = replace(job, **changes)
     return changed, storage.replace_json(
