@@ -123,24 +123,46 @@ def check(client: Any, db: str, manifest: Manifest) -> None:
     assert manifest.counts[f"{db}.bulk"] == 20_000
 
 
-def test_a_30_second_pause_during_a_dump_is_ridden_out_and_the_backup_verifies(
+@pytest.mark.parametrize("interruption", ["pause", "stepdown"])
+def test_a_pause_or_a_stepdown_during_a_dump_is_ridden_out_and_the_backup_verifies(
+    interruption: str,
     server: MongoServer,
     client: Any,
     bucket: Any,
     key_file: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    source = client["paused_source"]
+    """The server freezes for PAUSE_SECONDS, or steps down for STEPDOWN_SECONDS.
+
+    A pause cuts the read in progress. A stepdown starts while the first
+    collection is read: the open cursor reads on (a secondary serves it), the
+    next collection's query finds no primary until the window ends. Either
+    way the dump waits, resumes and the backup verifies.
+    """
+    source = client[f"{interruption}_source"]
     _seed(source)
     source.client.close()
-    settings = mongodata.mongo_settings(_uri(server), bucket.name, source.name, key_file)
+
+    def pause() -> None:
+        server.pause(PAUSE_SECONDS)
+
+    def step_down() -> None:
+        with _fresh_client(server) as admin:
+            admin.admin.command("replSetStepDown", STEPDOWN_SECONDS, force=True)
+        time.sleep(1.5)  # the job's driver sees the secondary at its next check (every 0.5 s)
+
+    interrupt, lasts, after, seen = {
+        "pause": (pause, PAUSE_SECONDS, 4000, "is unreachable"),  # the pause did cut a read
+        "stepdown": (step_down, STEPDOWN_SECONDS, 1, 'selector "Primary()"'),
+    }[interruption]
+    settings = mongodata.mongo_settings(
+        _uri(server), bucket.name, source.name, key_file, MONGODB_PARALLEL_COLLECTIONS="1"
+    )
     caplog.set_level(logging.INFO, logger="shared.mongodb.outage")
     started = time.monotonic()
-    manifest: Manifest = _backup(
-        settings, bucket, key_file, server, lambda: server.pause(PAUSE_SECONDS)
-    )
-    assert time.monotonic() - started >= PAUSE_SECONDS
-    assert "is unreachable" in caplog.text  # the pause did cut a read
+    manifest: Manifest = _backup(settings, bucket, key_file, server, interrupt, after=after)
+    assert time.monotonic() - started >= lasts
+    assert seen in caplog.text
     assert "answers again" in caplog.text
     with _fresh_client(server) as after_pause:
         check(after_pause, source.name, manifest)
@@ -148,40 +170,6 @@ def test_a_30_second_pause_during_a_dump_is_ridden_out_and_the_backup_verifies(
     assert (outcome.mode, outcome.verified) == ("test", True)
     with _fresh_client(server) as after_pause:
         after_pause.drop_database(source.name)
-
-
-def test_a_primary_stepdown_during_a_dump_is_waited_out_and_the_backup_verifies(
-    server: MongoServer,
-    client: Any,
-    bucket: Any,
-    key_file: str,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """The server steps down for STEPDOWN_SECONDS while the first collection is being read.
-
-    The open cursor reads on (a secondary serves it), the next collection's
-    query finds no primary until the window ends, and the dump waits for it.
-    """
-    source = client["stepdown_source"]
-    _seed(source)
-    settings = mongodata.mongo_settings(
-        _uri(server), bucket.name, source.name, key_file, MONGODB_PARALLEL_COLLECTIONS="1"
-    )
-
-    def step_down() -> None:
-        client.admin.command("replSetStepDown", STEPDOWN_SECONDS, force=True)
-        time.sleep(1.5)  # the job's driver sees the secondary at its next check (every 0.5 s)
-
-    caplog.set_level(logging.INFO, logger="shared.mongodb.outage")
-    started = time.monotonic()
-    manifest: Manifest = _backup(settings, bucket, key_file, server, step_down, after=1)
-    assert time.monotonic() - started >= STEPDOWN_SECONDS
-    assert 'No replica set members match selector "Primary()"' in caplog.text
-    assert "answers again" in caplog.text
-    check(client, source.name, manifest)
-    outcome = run_restore(settings, bucket, key_file, test_mode=True)
-    assert (outcome.mode, outcome.verified) == ("test", True)
-    client.drop_database(source.name)
 
 
 def test_a_server_gone_past_the_limit_fails_clearly_and_leaves_no_backup(
