@@ -349,6 +349,7 @@ def test_a_run_ends_through_end_backup_with_one_report_of_its_buckets(
     assert (report.target, report.operation, report.status) == ("gcs", "daily backup", "succeeded")
     assert report.manifest_path == manifest.location.manifest_path
     assert report.counts == manifest.counts
+    assert report.size_bytes == manifest.counts["bytes"]  # the data, not the snapshot index
     assert report.details == {
         "Buckets": f"{source.name} (3 objects, {size[source.name]} B, 3 copied), "
         f"{other.name} (2 objects, {size[other.name]} B, 2 copied)",

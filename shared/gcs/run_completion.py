@@ -244,7 +244,8 @@ def record_failure(
 
 
 def _end(ctx: GcsContext, manifest: Manifest) -> Manifest:
-    return end_backup(sweep.run_end(ctx), manifest, report_details(manifest))
+    data = manifest.counts.get("bytes")
+    return end_backup(sweep.run_end(ctx), manifest, report_details(manifest), data_bytes=data)
 
 
 def report_details(manifest: Manifest) -> dict[str, str]:
