@@ -20,7 +20,7 @@ from shared.gcs.snapshot import ObjectEntry
 from shared.manifest import RunLocation
 from shared.settings_source import BUCKET_NAME
 
-TARGET = "gcs"
+TARGET = "gcs"  # the target's name in messages, manifests and the bucket layout
 PLAN_NAME = "plan.json"
 PLAN_FORMAT = "eyewearml-dr-gcs-plan/1"
 SHARD_FIELDS = frozenset({"tier", "run_id", "bucket", "shard"})
