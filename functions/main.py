@@ -24,7 +24,7 @@ def gcs_backup(cloud_event: Any) -> None:
 
 @functions_framework.cloud_event
 def gcs_copy_shard(cloud_event: Any) -> None:
-    """dr-gcs-shards: list the next step of a bucket, or copy one shard; the last finalizes."""
+    """dr-gcs-shards: list the next step of a bucket, or copy one shard; the last ends the run."""
     from shared.gcs import handlers
 
     serve(cloud_event, "gcs", handlers.on_shard_message)
@@ -48,7 +48,7 @@ def firestore_backup(cloud_event: Any) -> None:
 
 @functions_framework.cloud_event
 def firestore_complete(cloud_event: Any) -> None:
-    """dr-firestore-complete: finalize finished exports and imports (scheduled check)."""
+    """dr-firestore-complete: complete finished exports and imports (scheduled check)."""
     from shared.firestore import handlers
 
     serve(cloud_event, "firestore", handlers.on_complete_message)

@@ -65,9 +65,16 @@ class RunEnd:
 
 
 def end_backup(
-    end: RunEnd, manifest: Manifest, details: Mapping[str, str] | None = None
+    end: RunEnd,
+    manifest: Manifest,
+    details: Mapping[str, str] | None = None,
+    *,
+    data_bytes: int | None = None,
 ) -> Manifest:
-    """Commit ``manifest``, apply retention, send the run's one report; the stored manifest."""
+    """Commit ``manifest``, apply retention, send the run's one report; the stored manifest.
+
+    ``data_bytes``: the size the report gives, when the artifacts are not the data.
+    """
     path = manifest.location.manifest_path
     where = f"gs://{end.bucket.name}/{path}"
     token = secrets.token_hex(8)
@@ -85,7 +92,9 @@ def end_backup(
     else:
         log.error("backup %s FAILED: %s", manifest.location.run_id, manifest.error, extra=fields)
     retention = apply_retention(end)
-    report = reporting.backup_report(manifest, {**(details or {}), "Retention": retention})
+    report = reporting.backup_report(
+        manifest, {**(details or {}), "Retention": retention}, data_bytes
+    )
     reporting.deliver(report, end.notifier)
     return manifest
 

@@ -28,8 +28,15 @@ class ReportSink(Protocol):
     def send(self, report: RunReport) -> list[DeliveryResult]: ...
 
 
-def backup_report(manifest: Manifest, details: Mapping[str, str] | None = None) -> RunReport:
-    """The report of a committed backup run (succeeded or failed)."""
+def backup_report(
+    manifest: Manifest, details: Mapping[str, str] | None = None, size_bytes: int | None = None
+) -> RunReport:
+    """The report of a committed backup run (succeeded or failed).
+
+    ``size_bytes`` is the data the run holds when its artifacts are not the
+    data (Cloud Storage's snapshot files index copies shared between runs);
+    by default, the artifacts' size.
+    """
     location = manifest.location
     return RunReport(
         target=location.target,
@@ -38,7 +45,7 @@ def backup_report(manifest: Manifest, details: Mapping[str, str] | None = None) 
         run_id=location.run_id,
         started=manifest.started,
         finished=manifest.finished,
-        size_bytes=manifest.size,
+        size_bytes=manifest.size if size_bytes is None else size_bytes,
         counts=dict(manifest.counts),
         manifest_path=location.manifest_path,
         error=manifest.error,

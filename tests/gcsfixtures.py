@@ -22,8 +22,8 @@ from shared import config
 from shared.config import GcsSettings
 from shared.gcs import lister, worker
 from shared.gcs.context import GcsContext
-from shared.gcs.listing import ListRef
 from shared.gcs.run import ShardRef, TodoItem
+from shared.gcs.steps import ListRef
 from shared.notify import Backoff, DeliveryResult, Notifier, RunReport
 from tests.devstack.storage import unique_bucket_name
 

@@ -67,7 +67,7 @@ def test_a_manifest_is_the_commit_point(bucket: Any) -> None:
         (done.run_id, True, True),
     ]
     assert [e.backup_id for e in Catalog(bucket, "mongodb").backups()] == [done.run_id]
-    with pytest.raises(ConflictError):  # a second finalizer loses
+    with pytest.raises(ConflictError):  # a second completion step loses
         catalog.commit(bucket, Catalog(bucket, "mongodb").backups()[0].manifest)  # type: ignore[arg-type]
 
 

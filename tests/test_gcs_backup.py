@@ -1,6 +1,6 @@
 """Cloud Storage backups on fake-gcs-server: incremental runs, shards, checks, faults, retention.
 
-Every run here goes through the real lister, shard workers and finalizer;
+Every run here goes through the real lister, shard workers and completion step;
 shards run on threads in this process (the Pub/Sub path is in
 ``test_gcs_functions.py``). Where a test depends on behaviour fake-gcs-server
 does not share with Cloud Storage, its docstring says which real behaviour
@@ -24,9 +24,9 @@ from shared.gcs import lister, worker
 from shared.gcs.backup import run_backup
 from shared.gcs.bucket_restore import restore_bucket
 from shared.gcs.context import GcsContext
-from shared.gcs.finalize import report_details
 from shared.gcs.request import GcsRestoreRequest
 from shared.gcs.run import done_prefix
+from shared.gcs.run_completion import report_details
 from shared.gcs.snapshot import copy_path
 from shared.gcs.sweep import run_end
 from shared.gcs.target import GcsBackupTarget
@@ -129,7 +129,7 @@ def test_an_object_with_a_name_too_long_for_its_copy_path_round_trips(
     assert state(storage_client, target) == state(storage_client, source.name)
 
 
-def test_the_lister_fans_out_into_shards_and_the_finalizer_waits_for_all(
+def test_the_lister_fans_out_into_shards_and_the_completion_waits_for_all(
     storage_client: Any, buckets: tuple[Any, Any]
 ) -> None:
     source, backup = buckets
@@ -139,7 +139,7 @@ def test_the_lister_fans_out_into_shards_and_the_finalizer_waits_for_all(
         shards = list_only(ctx)
         assert [s.index for s in shards] == list(range(7))
         results = [worker.process_shard(ctx, shard) for shard in reversed(shards)]
-    assert results[:-1] == [None] * 6  # nobody finalizes before the seventh result
+    assert results[:-1] == [None] * 6  # nobody completes the run before the seventh result
     manifest = results[-1]
     assert manifest is not None
     assert manifest.ok
@@ -349,6 +349,7 @@ def test_a_run_ends_through_end_backup_with_one_report_of_its_buckets(
     assert (report.target, report.operation, report.status) == ("gcs", "daily backup", "succeeded")
     assert report.manifest_path == manifest.location.manifest_path
     assert report.counts == manifest.counts
+    assert report.size_bytes == manifest.counts["bytes"]  # the data, not the snapshot index
     assert report.details == {
         "Buckets": f"{source.name} (3 objects, {size[source.name]} B, 3 copied), "
         f"{other.name} (2 objects, {size[other.name]} B, 2 copied)",

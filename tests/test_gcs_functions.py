@@ -109,7 +109,7 @@ def test_a_scheduler_message_fans_out_to_shard_workers_and_one_manifest(
     before = backup_objects(storage_client, deployed.backup.name)
     again = ShardRef(entry.location, deployed.source.name, 2)
     pubsub_emulator.publish("dr-gcs-shards", again.to_message())
-    wait_until(lambda: "is already finalized" in deployed.log("gcs_copy_shard"), what="redelivery")
+    wait_until(lambda: "has already ended" in deployed.log("gcs_copy_shard"), what="redelivery")
     assert backup_objects(storage_client, deployed.backup.name) == before
     assert len(catalog.entries()) == 1
     time.sleep(0.5)  # a second report would have been sent by now

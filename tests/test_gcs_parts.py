@@ -1,6 +1,6 @@
-"""The snapshot written in parts: each shard records its part, the finalizer composes them.
+"""The snapshot written in parts: each shard records its part, the completion step composes them.
 
-The finalizer reads one small summary per shard and composes the parts server
+The completion step reads one small summary per shard and composes the parts server
 side, in a tree of at most 32 sources a call; the snapshot must be byte for
 byte the one the shards' entries make, its artifact must carry the size and
 CRC32C of those bytes, and snapshots written whole before (with a SHA-256 in

@@ -20,9 +20,9 @@ from shared.errors import RequestError
 from shared.gcs import lister, ranges, worker
 from shared.gcs.backup import run_backup
 from shared.gcs.context import GcsContext
-from shared.gcs.listing import ListCursor, ListRef
 from shared.gcs.reader import Position
 from shared.gcs.run import Plan, ShardRef, snapshot_path
+from shared.gcs.steps import ListCursor, ListRef
 from shared.manifest import Manifest, RunLocation, new_run_id
 from tests.gcsfixtures import T0, CollectingSink, buckets, make_settings, put
 

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from shared.config import GcsSettings
-from shared.gcs import completion, lister, worker
+from shared.gcs import lister, shard_groups, worker
 from shared.gcs.backup import run_backup
 from shared.gcs.context import GcsContext
-from shared.gcs.listing import ListRef
 from shared.gcs.run import Plan, ShardRef, TodoItem, done_path, snapshot_path
+from shared.gcs.steps import ListRef
 from shared.manifest import Manifest, RunLocation, new_run_id
 from tests.devstack.storage import unique_bucket_name
 from tests.gcsfixtures import T0, CollectingSink, buckets, fill, make_settings, put
@@ -225,7 +225,7 @@ def test_completion_is_counted_per_group_of_shards(
     _, backup = buckets
     settings = make_settings(["b-one", "b-two"], backup.name)
     location = RunLocation("", "gcs", "daily", new_run_id(T0))
-    plan = Plan(T0, {"b-one": completion.GROUP + 2, "b-two": 3}, ())
+    plan = Plan(T0, {"b-one": shard_groups.GROUP + 2, "b-two": 3}, ())
 
     def report(bucket: str, *indexes: int) -> None:
         def one(index: int) -> None:
@@ -234,17 +234,17 @@ def test_completion_is_counted_per_group_of_shards(
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(one, indexes))
 
-    report("b-one", *range(completion.GROUP + 1))  # all but the last of the second group
+    report("b-one", *range(shard_groups.GROUP + 1))  # all but the last of the second group
     report("b-two", 0, 2)
     with GcsContext(settings) as ctx:
         proxy.reset()
-        assert not completion.complete(ctx, location, plan, ShardRef(location, "b-one", 7))
+        assert not shard_groups.complete(ctx, location, plan, ShardRef(location, "b-one", 7))
         assert proxy.counts()["objects.list"] == 2  # its group (complete: marked), the markers
-        assert not completion.complete(ctx, location, plan, None)  # the listing's end: all
-        report("b-one", completion.GROUP + 1)
-        assert not completion.complete(ctx, location, plan, ShardRef(location, "b-one", 1001))
+        assert not shard_groups.complete(ctx, location, plan, None)  # the listing's end: all
+        report("b-one", shard_groups.GROUP + 1)
+        assert not shard_groups.complete(ctx, location, plan, ShardRef(location, "b-one", 1001))
         report("b-two", 1)
-        assert completion.complete(ctx, location, plan, ShardRef(location, "b-two", 1))
+        assert shard_groups.complete(ctx, location, plan, ShardRef(location, "b-two", 1))
     markers = {
         b.name.rsplit("complete/", 1)[1]
         for b in storage_client.list_blobs(backup, prefix=location.path("complete/"))

@@ -11,10 +11,10 @@ import pytest
 from shared.dates import parse_version_date
 from shared.errors import ConfigError, RequestError
 from shared.gcs.critical import CriticalFile
-from shared.gcs.listing import ListCursor, ListRef
 from shared.gcs.reader import Position, SortedLookup
 from shared.gcs.run import ShardRef
 from shared.gcs.snapshot import MAX_OBJECT_NAME_BYTES, ObjectEntry, copy_path
+from shared.gcs.steps import ListCursor, ListRef
 from shared.manifest import RunLocation
 
 SOURCES = ("eyewearml-assets", "eyewearml-models")

@@ -1,15 +1,18 @@
-"""A server that goes silent during a dump: the dump waits and resumes, up to a stated limit.
+"""A server that goes silent or steps down during a dump: the dump waits and resumes, up to a limit.
 
 The server is really frozen (SIGSTOP on its process group): its sockets stay
-open and nothing answers, as with a paused VM or a stop-the-world pause. These
-tests use their own server, so a frozen one never stalls another test.
+open and nothing answers, as with a paused VM or a stop-the-world pause. A
+stepdown is the server's own ``replSetStepDown``: for its window the node is a
+secondary and there is no primary to read from. These tests use their own
+server, so a frozen or demoted one never stalls another test.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +32,10 @@ from tests.devstack.mongo import MongoServer
 from tests.mongodb_fixtures import NOW, run_restore
 
 # The driver notices a silent server within about two seconds (its health check every half
-# second, giving up after 2 s), so the dump's resume path runs well inside a 20 s pause.
+# second, giving up after 2 s), so the dump's resume path runs well inside a 30 s pause.
 QUICK_CHECKS = "heartbeatFrequencyMS=500&connectTimeoutMS=2000&serverSelectionTimeoutMS=2000"
+PAUSE_SECONDS = 30  # the pause a dump must survive
+STEPDOWN_SECONDS = 8
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +61,22 @@ def _uri(server: Component) -> str:
     return f"{server.uri()}?{QUICK_CHECKS}"  # type: ignore[attr-defined]
 
 
-def _backup(settings: Any, bucket: Any, key_file: str, server: MongoServer, pause: float) -> Any:
+def _backup(
+    settings: Any,
+    bucket: Any,
+    key_file: str,
+    server: MongoServer,
+    interrupt: Callable[[], None],
+    *,
+    after: int = 4000,
+) -> Any:
+    """A backup that calls ``interrupt`` once, when a collection has ``after`` documents dumped."""
     paused: list[str] = []
 
     def freeze_once(namespace: str, documents: int) -> None:
-        if not paused and documents >= 4000:
+        if not paused and documents >= after:
             paused.append(namespace)
-            server.pause(pause)
+            interrupt()
 
     location = RunLocation(settings.prefix, "mongodb", "daily", new_run_id(NOW))
     with server.thawed_at_exit():
@@ -109,20 +123,46 @@ def check(client: Any, db: str, manifest: Manifest) -> None:
     assert manifest.counts[f"{db}.bulk"] == 20_000
 
 
-def test_a_20_second_pause_during_a_dump_is_ridden_out_and_the_backup_verifies(
+@pytest.mark.parametrize("interruption", ["pause", "stepdown"])
+def test_a_pause_or_a_stepdown_during_a_dump_is_ridden_out_and_the_backup_verifies(
+    interruption: str,
     server: MongoServer,
     client: Any,
     bucket: Any,
     key_file: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    source = client["paused_source"]
+    """The server freezes for PAUSE_SECONDS, or steps down for STEPDOWN_SECONDS.
+
+    A pause cuts the read in progress. A stepdown starts while the first
+    collection is read: the open cursor reads on (a secondary serves it), the
+    next collection's query finds no primary until the window ends. Either
+    way the dump waits, resumes and the backup verifies.
+    """
+    source = client[f"{interruption}_source"]
     _seed(source)
     source.client.close()
-    settings = mongodata.mongo_settings(_uri(server), bucket.name, source.name, key_file)
+
+    def pause() -> None:
+        server.pause(PAUSE_SECONDS)
+
+    def step_down() -> None:
+        with _fresh_client(server) as admin:
+            admin.admin.command("replSetStepDown", STEPDOWN_SECONDS, force=True)
+        time.sleep(1.5)  # the job's driver sees the secondary at its next check (every 0.5 s)
+
+    interrupt, lasts, after, seen = {
+        "pause": (pause, PAUSE_SECONDS, 4000, "is unreachable"),  # the pause did cut a read
+        "stepdown": (step_down, STEPDOWN_SECONDS, 1, 'selector "Primary()"'),
+    }[interruption]
+    settings = mongodata.mongo_settings(
+        _uri(server), bucket.name, source.name, key_file, MONGODB_PARALLEL_COLLECTIONS="1"
+    )
     caplog.set_level(logging.INFO, logger="shared.mongodb.outage")
-    manifest: Manifest = _backup(settings, bucket, key_file, server, pause=20)
-    assert "is unreachable" in caplog.text  # the pause did cut a read
+    started = time.monotonic()
+    manifest: Manifest = _backup(settings, bucket, key_file, server, interrupt, after=after)
+    assert time.monotonic() - started >= lasts
+    assert seen in caplog.text
     assert "answers again" in caplog.text
     with _fresh_client(server) as after_pause:
         check(after_pause, source.name, manifest)
@@ -141,7 +181,7 @@ def test_a_server_gone_past_the_limit_fails_clearly_and_leaves_no_backup(
         _uri(server), bucket.name, source.name, key_file, MONGODB_OUTAGE_LIMIT_SECONDS="4"
     )
     with pytest.raises(SourceUnavailable) as caught:
-        _backup(settings, bucket, key_file, server, pause=15)
+        _backup(settings, bucket, key_file, server, lambda: server.pause(15))
     message = str(caught.value)
     assert "unreachable for" in message
     assert "longer than MONGODB_OUTAGE_LIMIT_SECONDS (4 s)" in message

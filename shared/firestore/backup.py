@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from google.cloud.storage import Bucket
 
 log = logging.getLogger(__name__)
-TARGET = "firestore"
 
 
 @dataclass(frozen=True)

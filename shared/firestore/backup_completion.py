@@ -37,8 +37,9 @@ from shared import logs, reporting, storage
 from shared.backup_end import RunEnd
 from shared.errors import ConflictError, DRError, IntegrityError
 from shared.firestore import admin, backup_record, exportfile
-from shared.firestore.backup import TARGET, end_failed, end_run, source_of
+from shared.firestore.backup import end_failed, end_run, source_of
 from shared.firestore.backup_record import EXPORT_FOLDER, PendingExport
+from shared.firestore.request import TARGET
 from shared.manifest import MANIFEST_NAME, Artifact, Manifest, RunLocation
 
 if TYPE_CHECKING:

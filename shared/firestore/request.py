@@ -17,6 +17,8 @@ from typing import Any
 from shared.restore.schema import DATE, TIER
 from shared.target import RequestShape
 
+TARGET = "firestore"  # the target's name in messages, manifests and the bucket layout
+
 
 @dataclass(frozen=True)
 class FirestoreRestore:
@@ -49,7 +51,7 @@ class FirestoreRestore:
 
 
 SHAPE: RequestShape[FirestoreRestore] = RequestShape(
-    name="firestore",
+    name=TARGET,
     properties={
         "date": DATE,
         "type": TIER,

@@ -39,7 +39,7 @@ from shared import catalog
 from shared.config import FirestoreSettings
 from shared.errors import BackupNotFound, DRError, RefusedError, RequestError
 from shared.firestore import admin, restore_record
-from shared.firestore.request import FirestoreRestore
+from shared.firestore.request import TARGET, FirestoreRestore
 from shared.firestore.restore_record import PendingImport
 from shared.manifest import Manifest
 from shared.target import RestoreOutcome
@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TARGET = "firestore"
 IMPORT_NOTE = (
     "A Firestore import overwrites documents that have the same id and leaves every "
     "other document as it is: documents created after the export are not removed."

@@ -35,7 +35,8 @@ from shared.config import FirestoreSettings
 from shared.errors import ConflictError, DRError
 from shared.firestore import admin, references, restore_record, verify
 from shared.firestore.backup_completion import START_GRACE, Completion
-from shared.firestore.restore import IMPORT_NOTE, TARGET
+from shared.firestore.request import TARGET
+from shared.firestore.restore import IMPORT_NOTE
 from shared.firestore.restore_record import PendingImport
 from shared.restore import lifecycle
 from shared.target import RestoreOutcome

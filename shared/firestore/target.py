@@ -16,8 +16,7 @@ from shared import clients, config
 from shared.backup_end import RunEnd
 from shared.clock import Clock, utc_now
 from shared.config import FirestoreSettings
-from shared.firestore.backup import TARGET
-from shared.firestore.request import FirestoreRestore
+from shared.firestore.request import TARGET, FirestoreRestore
 from shared.manifest import RunLocation, new_run_id
 from shared.target import Progress, RestoreOutcome
 

@@ -7,10 +7,12 @@ rewrite back. What a backup *is* lives in the backup bucket, readable with
 
     gcs/<tier>/<YYYY-MM-DD>/<run-id>/
         todo/<bucket>/<shard>.json     the lister's work list for one shard
-        done/<bucket>/<shard>.json     the worker's result for it (created once)
+        done/<bucket>/<shard>.part     the worker's result: its snapshot lines, a summary
+                                       in metadata (created once)
         plan.json                      written when listing ends: how many shards to wait for
         snapshot/<bucket>.jsonl        one line per source object (name, size, checksums,
-                                       metadata, and where its bytes live)
+                                       metadata, and where its bytes live), composed
+                                       from the parts
         manifest.json                  the commit point, written last, exactly once
     gcs-objects/<bucket>/<generation>/<object-name>
                                        one copy per source object generation, shared by
@@ -30,12 +32,17 @@ Modules, in lifecycle order:
 * :mod:`~shared.gcs.context`: settings, per-thread clients, the clock, the notifier, copy threads.
 * :mod:`~shared.gcs.backup`: a whole run in this process (library, CLI, benchmark).
 * :mod:`~shared.gcs.lister`: start a run (or plan one), record it, hand out listing steps.
-* :mod:`~shared.gcs.listing`: one resumable listing step; compares with the base snapshot.
+* :mod:`~shared.gcs.ranges`: a bucket's listing cut into name ranges listed at once.
+* :mod:`~shared.gcs.listing`, :mod:`~shared.gcs.steps`, :mod:`~shared.gcs.pages`: one
+  resumable listing step, its record (attempts, outcome), its pages compared with the
+  base snapshot.
 * :mod:`~shared.gcs.sinks`: where shards go (Pub/Sub, or threads in this process).
 * :mod:`~shared.gcs.run`: a run's working files (work lists, shard results, the plan).
 * :mod:`~shared.gcs.worker` and :mod:`~shared.gcs.copier`: copy one shard, record its result.
-* :mod:`~shared.gcs.completion`: whether every shard has reported, at a bounded cost.
-* :mod:`~shared.gcs.finalize`: complete the run (snapshot, :mod:`~shared.gcs.critical`
+* :mod:`~shared.gcs.shard_groups`: whether every shard has reported, at a bounded cost.
+* :mod:`~shared.gcs.parts`, :mod:`~shared.gcs.compose`: a shard's part of the snapshot
+  with its summary; the parts joined server side, checked by CRC32C arithmetic.
+* :mod:`~shared.gcs.run_completion`: complete the run (snapshot, :mod:`~shared.gcs.critical`
   checks, manifest) and end it through :func:`shared.backup_end.end_backup`.
 * :mod:`~shared.gcs.snapshot`, :mod:`~shared.gcs.properties`, :mod:`~shared.gcs.reader`:
   a snapshot's entries, the object properties they keep, reading them back verified.

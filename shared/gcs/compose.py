@@ -3,7 +3,7 @@
 ``compose`` concatenates at most 32 source objects server side, reading no
 bytes here; more sources are composed in a tree: groups of 32 into scratch
 objects, those again, until one call makes the target. The scratch objects
-carry a name unique to the caller, so two finalizers racing never compose
+carry a name unique to the caller, so two completion steps racing never compose
 from each other's half-made levels, and are deleted once the target exists.
 
 CRC32C is linear, so the CRC32C of a concatenation follows from the parts'

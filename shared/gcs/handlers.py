@@ -16,9 +16,9 @@ from shared.errors import ConfigError
 from shared.events import PubSubMessage, backup_trigger, trigger_run_id
 from shared.gcs import lister, worker
 from shared.gcs.context import GcsContext
-from shared.gcs.listing import ListRef
 from shared.gcs.run import TARGET, ShardRef
 from shared.gcs.sinks import PubSubSink
+from shared.gcs.steps import ListRef
 from shared.gcs.target import GcsBackupTarget
 from shared.manifest import TIERS, RunLocation
 

@@ -7,7 +7,7 @@ already holds (same generation, or same size and checksums) reuse its copy,
 the others are copied by shard workers. The rest of a large bucket's listing
 goes on in further steps, each in its own invocation on the deployed path
 (:func:`continue_listing`). The plan, the number of shards the run waits for,
-is written when the last bucket's listing ends, so a finalizer never
+is written when the last bucket's listing ends, so a completion step never
 mistakes a run still listing for a complete one.
 """
 
@@ -19,10 +19,11 @@ import logging
 from shared import logs, storage
 from shared.catalog import Catalog
 from shared.errors import DRError
-from shared.gcs import critical, finalize, listing
+from shared.gcs import critical, listing, pages, run_completion
 from shared.gcs.context import GcsContext
-from shared.gcs.listing import ListRef, ShardSink
+from shared.gcs.listing import ShardSink
 from shared.gcs.run import TARGET, Plan
+from shared.gcs.steps import ListRef
 from shared.manifest import Manifest, RunLocation, new_run_id
 
 log = logging.getLogger(__name__)
@@ -76,15 +77,17 @@ def start_backup(
         except DRError as exc:
             with contextlib.suppress(DRError):
                 sink.close()
-            return finalize.record_failure(ctx, location, started, f"backup could not start: {exc}")
-        return finalize.finalize_if_complete(ctx, location)
+            return run_completion.record_failure(
+                ctx, location, started, f"backup could not start: {exc}"
+            )
+        return run_completion.complete_run(ctx, location)
 
 
 def continue_listing(ctx: GcsContext, ref: ListRef, sink: ShardSink) -> Manifest | None:
     """Run one further listing step (a listing message); the run's manifest once complete."""
     location = ref.location
     with logs.run_context(run_id=location.run_id, target=TARGET):
-        if finalize.read_manifest(ctx, location) is not None:
+        if run_completion.read_manifest(ctx, location) is not None:
             log.info("%s: the run has already ended; nothing to do", ref.describe())
             return None
         try:
@@ -96,10 +99,10 @@ def continue_listing(ctx: GcsContext, ref: ListRef, sink: ShardSink) -> Manifest
             started = location.started
             with contextlib.suppress(DRError):
                 started = listing.read_start(ctx, location).started
-            return finalize.record_failure(
+            return run_completion.record_failure(
                 ctx, location, started, f"{ref.describe()} failed: {exc}"
             )
-        return finalize.finalize_if_complete(ctx, location)
+        return run_completion.complete_run(ctx, location)
 
 
 def plan(ctx: GcsContext) -> dict[str, dict[str, int]]:
@@ -110,7 +113,7 @@ def plan(ctx: GcsContext) -> dict[str, dict[str, int]]:
     for bucket in ctx.settings.source_buckets:
         counts = {"objects": 0, "bytes": 0, "to_copy": 0, "bytes_to_copy": 0}
         lookup = listing.base_lookup(ctx, header, bucket)
-        for item in listing.Listing(ctx, bucket, None, None).items(lookup):
+        for item in pages.Listing(ctx, bucket, None, None).items(lookup):
             counts["objects"] += 1
             counts["bytes"] += item.entry.size
             if not item.reuse:

@@ -23,7 +23,7 @@ on its ``GCS_LIST_ATTEMPTS``-th attempt.
 
 When a range's listing ends, ``listed/<bucket>[~<range>].json`` records its
 shard count, and whoever records the last one writes the plan from the run's
-``start.json``; from there the run finalizes as before.
+``start.json``; from there the run completes as before.
 """
 
 from __future__ import annotations
@@ -42,8 +42,6 @@ from shared.gcs.reader import Position, SnapshotReader, SortedLookup
 from shared.gcs.run import PLAN_NAME, Plan, ShardRef, TodoItem, series, todo_path
 from shared.gcs.steps import ListCursor, ListRef
 from shared.manifest import RunLocation
-
-__all__ = ["ListCursor", "ListRef", "Listing", "ShardSink", "begin", "read_start", "run_step"]
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Each shard records its result once, as ``done/<bucket>/<NNNNNN>.part``: the
 shard's snapshot lines, exactly as they appear in the snapshot, created with
 ``if_generation_match=0``. The object's custom metadata carries the shard's
 *summary* (counts, the names that vanished, changed or failed, and the
-entries of critical files), so that the finalizer reads a few hundred bytes
+entries of critical files), so that the completion step reads a few hundred bytes
 per shard, never the entries, and composes the snapshot from the parts
 (:mod:`shared.gcs.compose`) without reading their bytes.
 
@@ -41,7 +41,7 @@ METADATA_BUDGET = 6 * 1024  # bytes of summary kept inline; Cloud Storage allows
 
 @dataclass(frozen=True)
 class PartSummary:
-    """What the finalizer needs of one shard: counts, exceptions, critical entries, its bytes."""
+    """What the completion step needs of one shard: counts, exceptions, critical entries, bytes."""
 
     objects: int
     bytes: int

@@ -16,7 +16,7 @@ from typing import Any
 
 from shared.dates import parse_version_date
 from shared.errors import RequestError
-from shared.gcs.run import check_bucket_name
+from shared.gcs.run import TARGET, check_bucket_name
 from shared.restore.schema import BUCKET
 from shared.target import RequestShape
 
@@ -68,7 +68,7 @@ class GcsRestoreRequest:
 
 
 SHAPE: RequestShape[GcsRestoreRequest] = RequestShape(
-    name="gcs",
+    name=TARGET,
     properties={
         "source_bucket": BUCKET,
         "target_bucket": BUCKET,

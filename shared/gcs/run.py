@@ -3,8 +3,8 @@
 Everything lives in the run's own directory, so a run is inspectable while it
 runs and removable as one unit. Results are created once
 (``if_generation_match=0``): a shard delivered twice finds its result and
-does nothing, and the finalizer reads results that can no longer change, so
-every finalizer attempt writes the same snapshot.
+does nothing, and the completion step reads results that can no longer change, so
+every completion attempt writes the same snapshot.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from shared.gcs.snapshot import ObjectEntry
 from shared.manifest import RunLocation
 from shared.settings_source import BUCKET_NAME
 
-TARGET = "gcs"
+TARGET = "gcs"  # the target's name in messages, manifests and the bucket layout
 PLAN_NAME = "plan.json"
 PLAN_FORMAT = "eyewearml-dr-gcs-plan/1"
 SHARD_FIELDS = frozenset({"tier", "run_id", "bucket", "shard"})
@@ -223,7 +223,7 @@ class ShardResult:
 @dataclass(frozen=True)
 class TodoItem:
     """One listed object; whether its copy already exists (reused from the base snapshot),
-    and whether it is a critical file (the finalizer checks those against the source)."""
+    and whether it is a critical file (the completion step checks those against the source)."""
 
     entry: ObjectEntry
     reuse: bool

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from shared.errors import SourceUnavailable
 from shared.gcs.context import GcsContext
-from shared.gcs.listing import ListRef, run_step
+from shared.gcs.listing import run_step
 from shared.gcs.run import ShardRef, TodoItem
+from shared.gcs.steps import ListRef
 from shared.gcs.worker import process_shard, write_todo
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class InProcessSink:
     def _run(self, shard: ShardRef, items: list[TodoItem]) -> None:
         try:
             write_todo(self._ctx, shard, items)
-            process_shard(self._ctx, shard, finalize=False)  # the lister finalizes, once
+            process_shard(self._ctx, shard, complete=False)  # the lister completes the run, once
         finally:
             self._slots.release()
 

@@ -1,4 +1,4 @@
-"""Copy one shard, record its result once, and finalize the run if it was the last one.
+"""Copy one shard, record its result once, and complete the run if it was the last one.
 
 Delivery is at least once, so everything here may run twice, even at the same
 time: the result (the shard's part of the snapshot with its summary,
@@ -21,8 +21,7 @@ import logging
 
 from shared import logs, storage
 from shared.errors import ConflictError, DRError, IntegrityError, RequestError
-from shared.gcs import finalize as finalizer
-from shared.gcs import parts
+from shared.gcs import parts, run_completion
 from shared.gcs.context import GcsContext
 from shared.gcs.copier import CopyOutcome, copy_entry
 from shared.gcs.run import ShardRef, ShardResult, TodoItem, todo_path
@@ -68,22 +67,22 @@ def count_attempt(ctx: GcsContext, shard: ShardRef) -> int:
     raise ConflictError(f"{shard.describe()}: its attempt counter kept changing")
 
 
-def process_shard(ctx: GcsContext, shard: ShardRef, finalize: bool = True) -> Manifest | None:
+def process_shard(ctx: GcsContext, shard: ShardRef, complete: bool = True) -> Manifest | None:
     """Do ``shard`` unless done; returns the run's manifest once the run is complete.
 
-    ``finalize=False`` leaves finalizing to the caller (the lister, when
+    ``complete=False`` leaves completing the run to the caller (the lister, when
     shards run in its own process): it saves every shard a look at the run.
     """
     with logs.run_context(run_id=shard.location.run_id, target="gcs"):
         backup = ctx.backup_bucket()
         if storage.read_json(backup, shard.location.manifest_path) is not None:
-            log.info("%s: the run is already finalized; nothing to do", shard.describe())
+            log.info("%s: the run has already ended; nothing to do", shard.describe())
             return None
         if parts.recorded(backup, shard):
             log.info("%s: already done (a repeated delivery)", shard.describe())
         elif not parts.record(backup, shard, *_run(ctx, shard)):
             log.info("%s: a concurrent delivery recorded its result first", shard.describe())
-        return finalizer.finalize_if_complete(ctx, shard.location, shard) if finalize else None
+        return run_completion.complete_run(ctx, shard.location, shard) if complete else None
 
 
 def _run(ctx: GcsContext, shard: ShardRef) -> tuple[ShardResult, set[str]]:

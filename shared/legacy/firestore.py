@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 
 from shared.firestore import exportfile
 from shared.firestore.backup_record import EXPORT_FOLDER
+from shared.firestore.request import TARGET
 from shared.legacy import dated, gsurl
 from shared.manifest import Artifact, Manifest
 
 if TYPE_CHECKING:
     from google.cloud.storage import Bucket, Client
 
-TARGET = "firestore"
 KIND_PREFIX = "kind_"
 CONSISTENCY = (
     "imported from the old scripts: an export without snapshot_time, which may include "

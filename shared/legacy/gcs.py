@@ -19,15 +19,13 @@ from typing import TYPE_CHECKING
 
 from shared import storage
 from shared.errors import BackupNotFound, RequestError
-from shared.gcs.run import check_bucket_name, snapshot_path
+from shared.gcs.run import TARGET, check_bucket_name, snapshot_path
 from shared.gcs.snapshot import JSONL, LIST_FIELDS, ObjectEntry
 from shared.legacy import dated, gsurl
 from shared.manifest import Artifact, Manifest
 
 if TYPE_CHECKING:
     from google.cloud.storage import Bucket
-
-TARGET = "gcs"
 
 
 def import_copies(

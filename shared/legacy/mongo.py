@@ -41,11 +41,11 @@ from shared.manifest import Artifact, Manifest
 from shared.mongodb import names
 from shared.mongodb.archive import FORMAT, drain
 from shared.mongodb.bsonio import ContentHash
+from shared.mongodb.request import TARGET
 
 if TYPE_CHECKING:
     from google.cloud.storage import Bucket
 
-TARGET = "mongodb"
 FORMATS = {"archive": "mongodump-archive", "tar": "mongodump-directory"}
 CONTENT_TYPE = "application/octet-stream"
 READ_CHUNK = 1024 * 1024

@@ -2,7 +2,9 @@
 
 The driver's own retry covers one attempt of one command; a cursor's later
 batches are not retried at all, and when the driver's health check gives up on
-a silent server it cancels every operation in progress. So the dump reads each
+a silent server it cancels every operation in progress. A primary that steps
+down looks much the same: an open cursor may read on from the secondary, but
+the next query finds no primary until an election ends. So the dump reads each
 collection in ``_id`` order and, after a connection failure, waits for the
 server and reads on from the last ``_id`` it has (:func:`after`). Only when the
 server stays unreachable for longer than the configured limit
@@ -138,7 +140,7 @@ class Outage:
                 f"last error: {_brief(exc)}"
             ) from None
         log.warning(
-            "%s: %s is unreachable (%s); retrying for up to %.0f s more",
+            "%s: %s is unreachable or has no primary (%s); retrying for up to %.0f s more",
             what,
             self._server,
             _brief(exc),

@@ -9,7 +9,7 @@ checks, exactly like gsutil is configured to. Cases, in this order, on the
 same source bucket of ``--objects`` objects of 1 KiB:
 
 * gsutil full: ``gsutil -m rsync -r gs://src gs://peer`` (server-side rewrites);
-* ours full: a complete backup run (lister, shards on threads, finalizer), defaults;
+* ours full: a complete backup run (lister, shards on threads, completion step), defaults;
 * ours incremental: after rewriting 1% of the objects, the next backup run;
 * gsutil incremental: ``rsync`` again after the same change (for reference).
 

@@ -10,8 +10,8 @@ On one fake-gcs-server (memory backend), after a first backup run of
   listing, then as ``--ranges`` name ranges listed at once (bounds from the
   previous snapshot, as a run chooses them), each on its own thread;
 * snapshot: the run's shard parts composed server side into one snapshot
-  (what the finalizer does), then the same parts read and written as one
-  stream (what a finalizer that reads every entry costs at the least).
+  (what the completion step does), then the same parts read and written as one
+  stream (what a completion step that reads every entry costs at the least).
 
 Both print wall time and requests per method. The emulator runs on the same
 two cores as the benchmark, so parallel listing gains less here than against
@@ -39,7 +39,7 @@ def _show(label: str, seconds: float, counts: Counter[str]) -> None:
 
 def run(objects: int, ranges_wanted: int, shard_size: int, page_size: int) -> dict[str, float]:
     from shared import config, logs, storage
-    from shared.gcs import compose, listing, ranges
+    from shared.gcs import compose, listing, pages, ranges
     from shared.gcs.backup import run_backup
     from shared.gcs.context import GcsContext
     from shared.gcs.reader import Position
@@ -85,8 +85,8 @@ def run(objects: int, ranges_wanted: int, shard_size: int, page_size: int) -> di
                 def list_range(span: tuple[str | None, str | None, Position]) -> int:
                     first_name, end, start = span
                     lookup = listing.base_lookup(ctx, header, source, start)
-                    pages = listing.Listing(ctx, source, None, None, first_name, end)
-                    return sum(1 for item in pages.items(lookup) if item.reuse)
+                    found = pages.Listing(ctx, source, None, None, first_name, end)
+                    return sum(1 for item in found.items(lookup) if item.reuse)
 
                 print(f"listing {objects:,} objects against the previous snapshot:")
                 recorder.take()

@@ -8,16 +8,20 @@ On SecantusDB and fake-gcs-server (both local, started here):
   a single raw ``RawBSONDocument`` cursor read of the same collections, which
   is the floor any dump pays. Target: at least 80 % of the raw read's rate,
   with ``MONGODB_PARALLEL_COLLECTIONS=1``: SecantusDB serves concurrent
-  cursors more slowly than one (``4``, the default for MongoDB, is shown too).
-* **memory**: the job's peak RSS at 1x and 4x the data. Target: flat (±10 %),
-  since a dump holds a bounded number of parts whatever its size. 1x must be
-  large enough for the dump to reach that bound (about 190 MB of documents by
-  default); below it, peaks are lower and the comparison says nothing.
-* **restore** (at 1x and 4x): the job's restore (verification pass, then the
-  writing pass) against the floor of any restore: plain ``insert_many`` of
-  the same documents, already in memory, from as many threads as the job's
-  insertion workers (one collection each, 5,000 documents a call). Its peak
-  RSS at 1x and 4x must be flat too.
+  cursors more slowly than one (``4``, the default, is what MongoDB likes).
+* **restore**: the job's restore (verification pass, then the writing pass,
+  4 collections at once with 2 insertion workers each) against the floor of
+  any restore: plain ``insert_many`` of the same documents, already in memory,
+  from 4 threads (one collection each, 5,000 documents a call).
+* **memory**: each job's peak RSS at 1x and 4x the data. Target: flat (±10 %),
+  since a dump holds a bounded number of parts and a restore a bounded number
+  of batches whatever the size. 1x must be large enough for both to reach that
+  bound (about 190 MB of documents by default); below it, peaks are lower and
+  the comparison says nothing. Next to RSS, the C heap's peaks
+  (:mod:`tests.bench.heap`): memory allocated and not freed, and memory the
+  allocator holds; when RSS grows and the first does not, the growth is the
+  allocator's. The job runs with its image's allocator settings
+  (``IMAGE_ALLOCATOR``); ``--glibc-defaults`` shows what they buy.
 
 The job runs as its own process (``python -m shared.mongodb.job``), so its
 RSS is its own (its high-water mark, read from ``/proc``); its dump time is
@@ -39,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +64,16 @@ WORDS = [
     "square",
     "aviator",
 ]
+MIB = 1024 * 1024
 TARGET_DUMP = 0.80
 TARGET_FLAT = 0.10
 # SecantusDB serves one cursor at a time fastest (its reads share one interpreter
 # lock), so 1 is the figure that counts here for a dump (4, the default, is what MongoDB
 # likes). Restores run with the defaults (4 collections, 2 insertion workers each).
-PARALLEL = (1,)
+DUMP_PARALLEL = 1
+RESTORE_PARALLEL = 4
+# The allocator settings of the job's image (functions/mongodb_job/Dockerfile).
+IMAGE_ALLOCATOR = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}
 INSERT_THREADS = 4
 
 
@@ -132,6 +141,17 @@ def insert_many(client: Any, source: str, target: str) -> float:
     return time.perf_counter() - started
 
 
+@dataclass(frozen=True)
+class Job:
+    """One job process: wall and CPU seconds, peak RSS, and the C heap's peaks (MiB)."""
+
+    wall: float
+    rss: float
+    cpu: float
+    in_use: float
+    held: float
+
+
 def _high_water_kib(pid: int) -> int | None:
     """The process's peak RSS so far (``VmHWM``: its own, unlike a waited child's
     ``ru_maxrss``, which starts from the parent's RSS at fork)."""
@@ -155,13 +175,14 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_job(argv: list[str], env: dict[str, str]) -> tuple[float, int, str, float]:
-    """Wall seconds, peak RSS in KiB, output and CPU seconds of one job process."""
-    with tempfile.TemporaryFile() as out:
+def run_job(argv: list[str], env: dict[str, str]) -> Job:
+    """One job process, run under :mod:`tests.bench.heap`, watched until it exits."""
+    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile(suffix=".json") as heap:
         started = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, "-m", "shared.mongodb.job", *argv],
-            env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "tests.bench.heap", "shared.mongodb.job", *argv],
+            env={**env, "BENCH_HEAP_OUT": heap.name}, cwd=REPO_ROOT,
+            stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
         peak, cpu = 0, 0.0
         while process.poll() is None:
@@ -171,9 +192,10 @@ def run_job(argv: list[str], env: dict[str, str]) -> tuple[float, int, str, floa
         wall = time.perf_counter() - started
         out.seek(0)
         text = out.read().decode(errors="replace")
-    if process.returncode != 0:
-        raise SystemExit(f"job {argv} failed:\n{text[-3000:]}")
-    return wall, peak, text, cpu
+        if process.returncode != 0:
+            raise SystemExit(f"job {argv} failed:\n{text[-3000:]}")
+        peaks = json.loads(Path(heap.name).read_text())
+    return Job(wall, peak / 1024, cpu, peaks["in_use"] / MIB, peaks["held"] / MIB)
 
 
 def dump_seconds(client: Any, bucket: Any) -> tuple[float, int]:
@@ -188,7 +210,13 @@ def dump_seconds(client: Any, bucket: Any) -> tuple[float, int]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=200_000, help="at 1x; 4x is also run")
+    parser.add_argument(
+        "--glibc-defaults",
+        action="store_true",
+        help="run the job with glibc's allocator defaults instead of its image's settings",
+    )
     args = parser.parse_args(argv)
+    allocator = {} if args.glibc_defaults else IMAGE_ALLOCATOR
     workdir = Path(tempfile.mkdtemp(prefix="bench-mongodb-"))
     port = free_port()
     mongo = ManagedProcess(
@@ -203,14 +231,17 @@ def main(argv: list[str] | None = None) -> None:
         mongo.spawn()
         try:
             mongo.wait_until(lambda: tcp_accepts(port), 30)
-            rows = measure(stack, f"mongodb://{LOCALHOST}:{port}/", workdir, args.documents)
+            uri = f"mongodb://{LOCALHOST}:{port}/"
+            rows = measure(stack, uri, workdir, args.documents, allocator)
         finally:
             mongo.stop()
-    report(rows)
+    report(rows, allocator)
 
 
-def measure(stack: Stack, uri: str, workdir: Path, documents: int) -> list[dict[str, float]]:
-    """One row per scale and number of parallel collections; restore figures at 1x."""
+def measure(
+    stack: Stack, uri: str, workdir: Path, documents: int, allocator: dict[str, str]
+) -> list[dict[str, float]]:
+    """One row per scale: the floors, the job's dump and restore, their memory."""
     import pymongo
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
@@ -218,98 +249,91 @@ def measure(stack: Stack, uri: str, workdir: Path, documents: int) -> list[dict[
     from shared.keys import generate_key_file
 
     os.environ.update(stack.env())
-    # The allocator settings of the job's image (functions/mongodb_job/Dockerfile).
-    allocator = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **allocator}
     gcs = storage.Client(project="bench", credentials=AnonymousCredentials())
     key = workdir / "bench.key"
     generate_key_file(key)
     client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(uri)
-    empty, _, _, empty_cpu = run_job(["--help"], env)
+    empty = run_job(["--help"], env)
     rows = []
     for scale in (1, 4):
         db = f"bench{scale}"
         print(f"seeding {documents * scale:,} documents ...", flush=True)
         stored = seed(client, db, documents * scale)
         read_seconds, read_bytes = raw_read(client, db)
-        for parallel in PARALLEL:
-            bucket = gcs.create_bucket(f"bench-{scale}-{parallel}-{os.getpid()}")
-            job_env = {
-                **env,
-                "MONGODB_URI": uri,
-                "MONGODB_DB_NAME": db,
-                "MONGODB_GCS_BUCKET": bucket.name,
-                "ENCRYPTION_KEY_FILE": str(key),
-                "MONGODB_PARALLEL_COLLECTIONS": str(parallel),
+        bucket = gcs.create_bucket(f"bench-{scale}-{os.getpid()}")
+        job_env = {
+            **env,
+            "MONGODB_URI": uri,
+            "MONGODB_DB_NAME": db,
+            "MONGODB_GCS_BUCKET": bucket.name,
+            "ENCRYPTION_KEY_FILE": str(key),
+            "MONGODB_PARALLEL_COLLECTIONS": str(DUMP_PARALLEL),
+        }
+        print(f"dumping {read_bytes / MIB:.0f} MiB ...", flush=True)
+        backup = run_job(["backup", "--type", "daily"], job_env)
+        dumped, archive = dump_seconds(client, bucket)
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        print("restoring ...", flush=True)
+        restore = run_job(
+            ["restore", "--date", today, "--type", "daily", "--target-db", f"{db}_restored"],
+            {**job_env, "MONGODB_PARALLEL_COLLECTIONS": str(RESTORE_PARALLEL)},
+        )
+        rows.append(
+            {
+                "scale": scale, "bytes": read_bytes, "stored": stored, "archive": archive,
+                "read_s": read_seconds, "dump_s": dumped, "dump_wall_s": backup.wall,
+                "dump_rss": backup.rss, "dump_in_use": backup.in_use, "dump_held": backup.held,
+                "dump_cpu_s": backup.cpu - empty.cpu, "restore_s": restore.wall - empty.wall,
+                "restore_rss": restore.rss, "restore_in_use": restore.in_use,
+                "restore_held": restore.held, "restore_cpu_s": restore.cpu - empty.cpu,
+                "insert_s": insert_many(client, db, f"{db}_plain"),
             }
-            wall, peak_kib, _, dump_cpu = run_job(["backup", "--type", "daily"], job_env)
-            dumped, archive = dump_seconds(client, bucket)
-            row = {
-                "scale": scale, "parallel": parallel, "bytes": read_bytes, "stored": stored,
-                "archive": archive, "read_s": read_seconds, "dump_s": dumped, "dump_wall_s": wall,
-                "peak_mib": peak_kib / 1024, "dump_cpu_s": dump_cpu - empty_cpu,
-            }  # fmt: skip
-            if parallel == PARALLEL[0]:
-                today = time.strftime("%Y-%m-%d", time.gmtime())
-                target = ["--target-db", f"{db}_restored"]
-                restore_wall, restore_kib, _, restore_cpu = run_job(
-                    ["restore", "--date", today, "--type", "daily", *target], job_env
-                )
-                row["restore_cpu_s"] = restore_cpu - empty_cpu
-                row["restore_s"] = restore_wall - empty
-                row["restore_mib"] = restore_kib / 1024
-                row["insert_s"] = insert_many(client, db, f"{db}_plain")
-            rows.append(row)
+        )  # fmt: skip
         for name in (db, f"{db}_restored", f"{db}_plain"):
             client.drop_database(name)
     client.close()
     return rows
 
 
-def report(rows: list[dict[str, float]]) -> None:
-    mib = 1024 * 1024
-    print()
+def report(rows: list[dict[str, float]], allocator: dict[str, str]) -> None:
+    one, four = rows
+    settings = " ".join(f"{k}={v}" for k, v in allocator.items()) or "glibc's defaults"
+    print(f"\nallocator: {settings}")
     print(
-        f"{'data':>9} {'parallel':>8} {'raw read':>10} {'dump':>10} {'ratio':>6} "
-        f"{'peak RSS':>9} {'archive':>9}"
+        f"{'data':>9} {'raw read':>10} {'dump':>10} {'insert_many':>12} {'restore':>10} "
+        f"{'archive':>9}"
     )
     for row in rows:
-        size = row["bytes"] / mib
+        size = row["bytes"] / MIB
         print(
-            f"{size:7.1f}Mi {int(row['parallel']):>8} {size / row['read_s']:7.1f}M/s "
-            f"{size / row['dump_s']:7.1f}M/s {row['read_s'] / row['dump_s']:6.2f} "
-            f"{row['peak_mib']:7.1f}Mi {row['archive'] / mib:7.1f}Mi"
+            f"{size:7.1f}Mi {size / row['read_s']:7.1f}M/s {size / row['dump_s']:7.1f}M/s "
+            f"{size / row['insert_s']:9.1f}M/s {size / row['restore_s']:7.1f}M/s "
+            f"{row['archive'] / MIB:7.1f}Mi"
         )
-    restored = [row for row in rows if "restore_s" in row]
-    for row in restored:
-        size = row["bytes"] / mib
-        print(
-            f"restore of {size:.1f}Mi: parallel insert_many {size / row['insert_s']:.1f}M/s, "
-            f"job restore {size / row['restore_s']:.1f}M/s (peak RSS {row['restore_mib']:.1f}Mi)"
-        )
-    gib = row["bytes"] / (1024 * mib)
+    gib = four["bytes"] / (1024 * MIB)
     print(
-        f"job CPU per GiB at {int(row['scale'])}x: dump {row['dump_cpu_s'] / gib:.0f} s, "
-        f"restore {row['restore_cpu_s'] / gib:.0f} s"
+        f"job CPU per GiB at 4x: dump {four['dump_cpu_s'] / gib:.0f} s, "
+        f"restore {four['restore_cpu_s'] / gib:.0f} s"
     )
-    print()
-    print(f"{'comparison':<56} {'value':>7} {'target':>8}")
-    for row in rows:
-        label = f"dump rate / raw read rate, {int(row['scale'])}x, parallel {int(row['parallel'])}"
-        target = f">= {TARGET_DUMP}" if row["parallel"] == PARALLEL[0] else ""
-        print(f"{label:<56} {row['read_s'] / row['dump_s']:7.2f} {target:>8}")
-    for parallel in PARALLEL:
-        one_x, four_x = (row for row in rows if row["parallel"] == parallel)
-        flat = four_x["peak_mib"] / one_x["peak_mib"] - 1
-        label = f"peak RSS 4x / 1x - 1, parallel {parallel}"
-        print(f"{label:<56} {flat:+7.2f} {'±' + str(TARGET_FLAT):>8}")
-    for row in restored:
-        label = f"restore rate / parallel insert_many rate, {int(row['scale'])}x"
-        print(f"{label:<56} {row['insert_s'] / row['restore_s']:7.2f}")
-    one_x, four_x = restored
-    flat = four_x["restore_mib"] / one_x["restore_mib"] - 1
-    print(f"{'restore peak RSS 4x / 1x - 1':<56} {flat:+7.2f} {'±' + str(TARGET_FLAT):>8}")
-    print(json.dumps({"rows": rows}))
+    print(f"\n{'memory (MiB)':<34} {'1x':>7} {'4x':>7} {'4x/1x-1':>8} {'target':>7}")
+    for stage in ("dump", "restore"):
+        for figure, label in (
+            ("rss", "peak RSS"),
+            ("in_use", "malloc in use"),
+            ("held", "malloc held"),
+        ):
+            a, b = one[f"{stage}_{figure}"], four[f"{stage}_{figure}"]
+            target = f"±{TARGET_FLAT}" if figure == "rss" else ""
+            print(f"{stage + ' ' + label:<34} {a:7.1f} {b:7.1f} {b / a - 1:+8.2f} {target:>7}")
+    print(f"\n{'comparison':<44} {'1x':>6} {'4x':>6} {'target':>7}")
+    dump = [row["read_s"] / row["dump_s"] for row in rows]
+    restore = [row["insert_s"] / row["restore_s"] for row in rows]
+    label = f"dump rate / raw read rate (parallel {DUMP_PARALLEL})"
+    print(f"{label:<44} {dump[0]:6.2f} {dump[1]:6.2f} {'>= ' + str(TARGET_DUMP):>7}")
+    label = f"restore rate / {INSERT_THREADS}-thread insert_many rate"
+    print(f"{label:<44} {restore[0]:6.2f} {restore[1]:6.2f}")
+    print(json.dumps({"allocator": allocator, "rows": rows}))
 
 
 if __name__ == "__main__":

@@ -117,7 +117,7 @@ locals {
     }
     gcs_copy_shard = {
       name                  = "dr-gcs-copy-shard"
-      description           = "Copies one shard of objects server-side; the last shard finalizes the snapshot."
+      description           = "Copies one shard of objects server-side; the last shard completes the snapshot."
       topic                 = "dr-gcs-shards"
       account               = "gcs"
       memory                = "1Gi"

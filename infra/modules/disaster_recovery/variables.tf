@@ -638,7 +638,7 @@ variable "firestore_backup_schedule" {
 
 variable "firestore_complete_schedule" {
   type        = string
-  description = "Cron schedule of the check that finalizes finished Firestore exports and imports."
+  description = "Cron schedule of the check that completes finished Firestore exports and imports."
   default     = "*/10 * * * *"
 
   validation {

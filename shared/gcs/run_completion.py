@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from shared import storage
 from shared.backup_end import end_backup
 from shared.errors import ConflictError, DRError, IntegrityError
-from shared.gcs import completion, compose, critical, parts, sweep
+from shared.gcs import compose, critical, parts, shard_groups, sweep
 from shared.gcs.context import GcsContext
 from shared.gcs.run import (
     PLAN_NAME,
@@ -76,13 +76,13 @@ def read_manifest(ctx: GcsContext, location: RunLocation) -> Manifest | None:
     )
 
 
-def finalize_if_complete(
+def complete_run(
     ctx: GcsContext, location: RunLocation, shard: ShardRef | None = None
 ) -> Manifest | None:
     """The run's manifest, writing it if every shard has reported; ``None`` while in flight.
 
     ``shard`` is the one whose result was just recorded: only its group is
-    counted then (:mod:`shared.gcs.completion`); without it, every result is.
+    counted then (:mod:`shared.gcs.shard_groups`); without it, every result is.
     """
     existing = read_manifest(ctx, location)
     if existing is not None:
@@ -92,13 +92,13 @@ def finalize_if_complete(
     if found is None:
         return None  # still listing: the end of the listing checks again
     plan = Plan.from_json(found[0], f"gs://{backup.name}/{location.path(PLAN_NAME)}")
-    if not completion.complete(ctx, location, plan, shard):
+    if not shard_groups.complete(ctx, location, plan, shard):
         log.info("run %s: not all of its %d shards have reported", location.run_id, plan.total)
         return None
-    return _finalize(ctx, location, plan)
+    return _end_run(ctx, location, plan)
 
 
-def _finalize(ctx: GcsContext, location: RunLocation, plan: Plan) -> Manifest:
+def _end_run(ctx: GcsContext, location: RunLocation, plan: Plan) -> Manifest:
     buckets = tuple(plan.shards)
     artifacts, summaries = [], {}
     try:
@@ -117,7 +117,7 @@ def _finalize(ctx: GcsContext, location: RunLocation, plan: Plan) -> Manifest:
             {bucket: summary.wanted for bucket, summary in summaries.items()},
         )
     except DRError as exc:
-        return record_failure(ctx, location, plan.started, f"finalizing failed: {exc}")
+        return record_failure(ctx, location, plan.started, f"completing the run failed: {exc}")
     failed = [line for summary in summaries.values() for line in summary.failed]
     errors = []
     if failed:
@@ -186,7 +186,7 @@ def _write_snapshot(
 
     Only the parts' summaries are read (:mod:`shared.gcs.parts`); the bytes
     are concatenated server side (:mod:`shared.gcs.compose`) and checked by
-    size and CRC32C against what the parts say. If another finalizer
+    size and CRC32C against what the parts say. If another completion step
     composed it first (the create fails), the same check covers its object.
     The SHA-256 is not recorded: it would take reading every byte.
     """
@@ -201,7 +201,7 @@ def _write_snapshot(
             ctx, sources, path, JSONL, location.path(f"compose/{bucket}/")
         )
     except ConflictError:
-        log.info("gs://%s/%s exists (another finalizer); checking it", backup.name, path)
+        log.info("gs://%s/%s exists (another completion step); checking it", backup.name, path)
         with storage.translate_errors(f"gs://{backup.name}/{path}"):
             blob = backup.get_blob(path, retry=storage.retry_policy())
     if blob is None or (blob.size, blob.crc32c) != (size, crc32c):
@@ -244,7 +244,8 @@ def record_failure(
 
 
 def _end(ctx: GcsContext, manifest: Manifest) -> Manifest:
-    return end_backup(sweep.run_end(ctx), manifest, report_details(manifest))
+    data = manifest.counts.get("bytes")
+    return end_backup(sweep.run_end(ctx), manifest, report_details(manifest), data_bytes=data)
 
 
 def report_details(manifest: Manifest) -> dict[str, str]:
