@@ -75,17 +75,11 @@ def end_backup(
 
     ``data_bytes``: the size the report gives, when the artifacts are not the data.
     """
-    path = manifest.location.manifest_path
-    where = f"gs://{end.bucket.name}/{path}"
-    token = secrets.token_hex(8)
-    try:
-        storage.create_json(end.bucket, path, manifest.to_json(), metadata={COMMITTER: token})
-    except ConflictError:
-        stored, committer = _read_back(end, path)
-        if committer != token:
-            log.info("run %s was ended by another step", manifest.location.run_id)
-            return stored
-        log.info("run %s: the manifest is ours (a retried commit)", manifest.location.run_id)
+    where = f"gs://{end.bucket.name}/{manifest.location.manifest_path}"
+    stored, ours = commit(end.bucket, manifest)
+    if not ours:
+        log.info("run %s was ended by another step", manifest.location.run_id)
+        return stored
     fields = {"fields": {"manifest": where, "counts": dict(manifest.counts)}}
     if manifest.ok:
         log.info("backup %s succeeded", manifest.location.run_id, extra=fields)
@@ -99,12 +93,29 @@ def end_backup(
     return manifest
 
 
-def _read_back(end: RunEnd, path: str) -> tuple[Manifest, str | None]:
+def commit(bucket: Bucket, manifest: Manifest) -> tuple[Manifest, bool]:
+    """Create ``manifest`` once; the stored manifest, and whether this call created it.
+
+    The one manifest commit (:func:`end_backup`'s, and an imported backup's).
+    """
+    path = manifest.location.manifest_path
+    token = secrets.token_hex(8)
+    try:
+        storage.create_json(bucket, path, manifest.to_json(), metadata={COMMITTER: token})
+    except ConflictError:
+        stored, committer = _read_back(bucket, path)
+        if committer != token:
+            return stored, False
+        log.info("run %s: the manifest is ours (a retried commit)", manifest.location.run_id)
+    return manifest, True
+
+
+def _read_back(bucket: Bucket, path: str) -> tuple[Manifest, str | None]:
     """The stored manifest and the committer token it was created with."""
-    where = f"gs://{end.bucket.name}/{path}"
+    where = f"gs://{bucket.name}/{path}"
     with storage.translate_errors(where):
-        blob = end.bucket.get_blob(path, retry=storage.retry_policy())
-    found = storage.read_json(end.bucket, path)
+        blob = bucket.get_blob(path, retry=storage.retry_policy())
+    found = storage.read_json(bucket, path)
     if blob is None or found is None:
         raise IntegrityError(f"{where} was reported to exist and then was not there")
     return Manifest.from_json(found[0], where), (blob.metadata or {}).get(COMMITTER)

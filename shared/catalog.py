@@ -170,8 +170,3 @@ def _newest_first_key(entry: CatalogEntry) -> tuple[datetime, datetime, str]:
     """Runs in start order; within one second (the run id's precision) by the manifest's time."""
     precise = entry.manifest.started if entry.manifest is not None else entry.time
     return entry.time, precise, entry.backup_id
-
-
-def commit(bucket: Bucket, manifest: Manifest) -> int:
-    """Write ``manifest`` as its run's commit point; :class:`ConflictError` if it exists."""
-    return storage.create_json(bucket, manifest.location.manifest_path, manifest.to_json())

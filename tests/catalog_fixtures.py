@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared import catalog, storage
+from shared import storage
+from shared.backup_end import commit
 from shared.manifest import Artifact, Manifest, RunLocation, new_run_id
 
 
@@ -21,7 +22,7 @@ def run(
         sink.write(b"x" * 1000)
     if status is not None:
         artifact = written[0]
-        catalog.commit(
+        commit(
             bucket,
             Manifest(
                 location=location,

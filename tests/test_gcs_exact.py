@@ -26,7 +26,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared import catalog
+from shared.backup_end import commit
 from shared.catalog import Catalog
 from shared.dates import parse_version_date
 from shared.gcs import object_restore, properties
@@ -262,7 +262,7 @@ def test_two_runs_in_the_same_second_are_ordered_by_their_full_start_time(
     for started, token in ((earlier, "ffffffff"), (later, "00000000")):
         location = RunLocation("", "gcs", "daily", new_run_id(started, token))
         manifest = Manifest(location, "succeeded", started, started, source={})
-        catalog.commit(backup, manifest)
+        commit(backup, manifest)
     newest, oldest = Catalog(backup, "gcs").backups()
     assert (newest.manifest and newest.manifest.started, oldest.backup_id) == (
         later,

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from shared import catalog
-from shared.errors import RequestError
+from shared.backup_end import commit as commit_manifest
+from shared.errors import ConflictError, RequestError
 from shared.manifest import Manifest, RunLocation, new_run_id
 
 if TYPE_CHECKING:
@@ -81,5 +81,7 @@ def commit(
         details=details,
         **fields,
     )
-    catalog.commit(bucket, manifest)
-    return manifest
+    stored, ours = commit_manifest(bucket, manifest)
+    if not ours:
+        raise ConflictError(f"gs://{bucket.name}/{location.directory} is already imported")
+    return stored
