@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from shared import storage
 from shared.catalog import Catalog, CatalogEntry
-from shared.manifest import PERIODS
+from shared.manifest import PERIODS, TIERS
 from shared.retention import Policy, apply_policy
 
 if TYPE_CHECKING:
@@ -50,30 +50,34 @@ class PruneDecision:
 
 
 def prune_target(
-    catalog: Catalog,
-    policy: Callable[[str], Policy],
-    now: datetime,
-    *,
-    dry_run: bool = False,
-    tiers: Sequence[str] | None = None,
+    catalog: Catalog, policy: Callable[[str], Policy], now: datetime, *, dry_run: bool = False
 ) -> list[PruneDecision]:
-    """Apply each tier's policy to its own series of ``catalog``'s runs; every decision.
+    """Decide over ``catalog``'s runs (:func:`decide`); remove what goes unless ``dry_run``.
 
-    The one retention path: a run's end, ``dr retention`` and ``dr prune``
-    all come here. Each tier is a series of its own (a manual backup never
-    pushes a daily one out); ``tiers`` narrows which series are looked at.
-    Removals are carried out unless ``dry_run``.
+    The one retention path of a run's end and of ``dr prune``; every decision is returned.
+    """
+    decisions = decide(catalog.entries(), policy, now)
+    execute(catalog.bucket, decisions, dry_run)
+    return decisions
+
+
+def decide(
+    entries: Sequence[CatalogEntry], policy: Callable[[str], Policy], now: datetime
+) -> list[PruneDecision]:
+    """Each tier's policy over its own series of ``entries``: a decision for every run.
+
+    Each tier is a series of its own, so a manual backup never pushes a daily
+    one out. ``dr retention`` shows these decisions; :func:`prune_target` acts on them.
     """
     series: dict[str, list[CatalogEntry]] = defaultdict(list)
-    for entry in catalog.entries():
-        if tiers is None or entry.location.tier in tiers:
-            series[entry.location.tier].append(entry)
-    decisions: list[PruneDecision] = []
-    for tier in sorted(series):
-        tier_decisions = plan(series[tier], policy(tier), now)
-        execute(catalog.bucket, tier_decisions, dry_run)
-        decisions += tier_decisions
-    return decisions
+    for entry in entries:
+        series[entry.location.tier].append(entry)
+    return [
+        decision
+        for tier in TIERS
+        if series[tier]
+        for decision in plan(series[tier], policy(tier), now)
+    ]
 
 
 def plan(

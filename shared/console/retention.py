@@ -20,8 +20,8 @@ from shared.catalog import CatalogEntry
 from shared.clock import utc_now
 from shared.console import output
 from shared.console.session import Session
-from shared.manifest import TARGETS, TIERS
-from shared.prune import PruneDecision, plan
+from shared.manifest import TARGETS
+from shared.prune import PruneDecision, decide
 
 
 def decisions(
@@ -31,16 +31,9 @@ def decisions(
 
     The target's settings are loaded only when it has runs to decide on.
     """
-    tiers = {tier: [entry for entry in entries if entry.location.tier == tier] for tier in TIERS}
     if not entries:
         return []
-    retention = config.target_retention(session.sources, target)
-    return [
-        decision
-        for tier, series in tiers.items()
-        if series
-        for decision in plan(series, retention.policy(tier), now)
-    ]
+    return decide(entries, config.target_retention(session.sources, target).policy, now)
 
 
 def _rows(target: str, found: Sequence[PruneDecision], now: datetime) -> list[list[str]]:
